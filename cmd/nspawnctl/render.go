@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
+	"github.com/nspawnctl/nspawnctl/machine"
+)
+
+func init() { registerCommand(newRenderCmd) }
+
+func newRenderCmd(a *app) *cobra.Command {
+	var cf configFlags
+	var root, binary string
+	var staticLeases bool
+	cmd := &cobra.Command{
+		Use:   "render --root DIR FILE|DIR...",
+		Short: "Write every systemd artefact of a configuration under DIR, where it would go on a host",
+		Long: `render validates the configuration and writes its .nspawn files, unit drop-ins,
+host- and container-side networkd files under DIR, at the paths they would have on a
+host (DIR/etc/systemd/nspawn/NAME.nspawn, ...). Nothing is written when the
+configuration has errors. Files that already have the rendered content are left alone.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if root == "" {
+				return withCode(exitUsage, fmt.Errorf("--root is required: render never writes to the host's own /etc; use nspawnctl create or apply for that"))
+			}
+			facts, err := cf.hostFacts()
+			if err != nil {
+				return err
+			}
+			r, err := a.loadConfig(args, facts)
+			if err != nil {
+				return err
+			}
+			arts, err := machine.Render(r, machine.RenderOptions{Binary: binary, MachineID: facts.MachineID, StaticLeases: staticLeases})
+			if err != nil {
+				return err
+			}
+			for _, art := range arts {
+				dst := filepath.Join(root, art.Path)
+				var changed bool
+				if art.Symlink != "" {
+					changed, err = atomicfile.Symlink(art.Symlink, dst)
+				} else {
+					changed, err = atomicfile.Write(dst, art.Content, fsMode(art.Mode))
+				}
+				if err != nil {
+					return err
+				}
+				state := "unchanged"
+				if changed {
+					state = "written"
+				}
+				writeLine(a.stdout, fmt.Sprintf("%-9s %s", state, art.Path))
+			}
+			return nil
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().StringVar(&root, "root", "", "directory to write the artefacts under (required)")
+	cmd.Flags().StringVar(&binary, "binary", machine.DefaultBinary, "path of nspawnctl that unit hooks run")
+	cmd.Flags().BoolVar(&staticLeases, "static-leases", true, "pin each veth container's IPv4 address with a DHCP static lease for its derived MAC")
+	return cmd
+}

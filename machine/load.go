@@ -1,0 +1,145 @@
+package machine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/nspawnctl/nspawnctl/zones"
+)
+
+// Config is a decoded configuration: every file's blocks, merged, in file
+// order. It has not been validated yet; see Validate.
+type Config struct {
+	Files    []string
+	Defaults *Defaults
+	Machines []*Machine
+	Zones    []*zones.Zone
+	Bridges  []*zones.Bridge
+}
+
+// IsConfigFile reports whether path names a file nspawnctl reads when it is
+// given a directory: HCL (*.hcl) or HCL's JSON syntax (*.hcl.json).
+func IsConfigFile(path string) bool {
+	return strings.HasSuffix(path, ".hcl") || strings.HasSuffix(path, ".hcl.json")
+}
+
+// ExpandPaths turns the command line's files and directories into the list of
+// configuration files, sorted within each directory so that merging is
+// deterministic.
+func ExpandPaths(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("configuration %s: %w", p, err)
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			return nil, fmt.Errorf("configuration directory %s: %w", p, err)
+		}
+		var found []string
+		for _, e := range entries {
+			if !e.IsDir() && IsConfigFile(e.Name()) {
+				found = append(found, filepath.Join(p, e.Name()))
+			}
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("configuration directory %s holds no *.hcl or *.hcl.json file", p)
+		}
+		sort.Strings(found)
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// Parser parses and decodes configuration files. It keeps the sources, so
+// diagnostics can be printed with snippets.
+type Parser struct {
+	p *hclparse.Parser
+}
+
+// NewParser returns a Parser.
+func NewParser() *Parser { return &Parser{p: hclparse.NewParser()} }
+
+// Files returns the parsed files by name, for hcl.NewDiagnosticTextWriter.
+func (p *Parser) Files() map[string]*hcl.File { return p.p.Files() }
+
+// ParseSource parses one file's contents; the file name decides the syntax.
+func (p *Parser) ParseSource(name string, src []byte) (*File, hcl.Diagnostics) {
+	var f *hcl.File
+	var diags hcl.Diagnostics
+	if strings.HasSuffix(name, ".json") {
+		f, diags = p.p.ParseJSON(src, name)
+	} else {
+		f, diags = p.p.ParseHCL(src, name)
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	var out File
+	diags = append(diags, gohcl.DecodeBody(f.Body, nil, &out)...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return &out, diags
+}
+
+// Load reads, parses and decodes the given files and merges them into one
+// Config. It does not validate; call Validate on the result.
+func (p *Parser) Load(files []string) (*Config, hcl.Diagnostics) {
+	cfg := &Config{Files: files}
+	var diags hcl.Diagnostics
+	for _, name := range files {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Cannot read configuration file",
+				Detail:   fmt.Sprintf("Reading %s failed: %v. Check the path and its permissions.", name, err),
+			})
+			continue
+		}
+		f, fd := p.ParseSource(name, src)
+		diags = append(diags, fd...)
+		if f == nil {
+			continue
+		}
+		cfg.merge(f, &diags)
+	}
+	return cfg, diags
+}
+
+func (c *Config) merge(f *File, diags *hcl.Diagnostics) {
+	if f.Defaults != nil {
+		if c.Defaults != nil {
+			*diags = append(*diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate defaults block",
+				Detail:   fmt.Sprintf("A defaults block was already given at %s. Keep one defaults block for the whole configuration.", c.Defaults.DefRange),
+				Subject:  f.Defaults.DefRange.Ptr(),
+			})
+		} else {
+			c.Defaults = f.Defaults
+		}
+	}
+	for i := range f.Machines {
+		c.Machines = append(c.Machines, &f.Machines[i])
+	}
+	for i := range f.Zones {
+		c.Zones = append(c.Zones, &f.Zones[i])
+	}
+	for i := range f.Bridges {
+		c.Bridges = append(c.Bridges, &f.Bridges[i])
+	}
+}

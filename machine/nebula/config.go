@@ -1,0 +1,64 @@
+// Package nebula renders and runs a Nebula mesh sidecar for a machine: a
+// nebula process inside the container's network namespace that joins it to an
+// encrypted overlay shared with containers on other hosts.
+package nebula
+
+import "github.com/hashicorp/hcl/v2"
+
+// Config is a machine's `nebula` block. Keys mirror Nebula's own config file
+// (pki, static_host_map, lighthouse, listen, punchy, tun, firewall).
+type Config struct {
+	// Network names the overlay; machines with the same network share a CA.
+	Network string `hcl:"network"`
+	// CA is the path of the CA certificate (PEM) on the host.
+	CA string `hcl:"ca"`
+	// Cert and Key are paths of this machine's certificate and key; set both, or neither and CAKey.
+	Cert string `hcl:"cert,optional"`
+	Key  string `hcl:"key,optional"`
+	// CAKey is the path of the CA's signing key; nspawnctl signs a certificate for the machine with it.
+	CAKey string `hcl:"ca_key,optional"`
+	// Address is the machine's overlay address in CIDR form (e.g. 10.42.0.5/24), when signing.
+	Address string `hcl:"address,optional"`
+	// Pool is the overlay prefix an address is allocated from when signing without Address.
+	Pool string `hcl:"pool,optional"`
+	// Groups are put into a signed certificate and used by firewall rules.
+	Groups []string `hcl:"groups,optional"`
+	// Lighthouses lists the overlay addresses of the lighthouses.
+	Lighthouses []string `hcl:"lighthouses,optional"`
+	// AmLighthouse makes this machine a lighthouse.
+	AmLighthouse bool `hcl:"am_lighthouse,optional"`
+	// StaticHostMap maps overlay addresses to underlay "host:port" endpoints.
+	StaticHostMap map[string][]string `hcl:"static_host_map,optional"`
+	// ListenPort is the UDP port nebula listens on inside the container (0: random).
+	ListenPort *int `hcl:"listen_port,optional"`
+	// Punchy enables NAT hole punching (punchy.punch and punchy.respond; default true).
+	Punchy *bool `hcl:"punchy,optional"`
+	// Device is the tun device name inside the container (default nebula1).
+	Device string `hcl:"device,optional"`
+	// MTU of the tun device (default 1300).
+	MTU *int `hcl:"mtu,optional"`
+	// Inbound and Outbound are firewall rules; Nebula denies what no rule allows.
+	Inbound  []Rule `hcl:"inbound,block"`
+	Outbound []Rule `hcl:"outbound,block"`
+
+	Body     hcl.Body  `hcl:",body"`
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+// Rule is an `inbound` or `outbound` firewall rule. A rule matches when port
+// AND proto AND (host OR group OR groups OR cidr) AND (ca_name OR ca_sha) match.
+type Rule struct {
+	Port   string   `hcl:"port,optional"`  // any, N, or N-M (default any)
+	Proto  string   `hcl:"proto,optional"` // any, tcp, udp or icmp (default any)
+	Host   string   `hcl:"host,optional"`
+	Group  string   `hcl:"group,optional"`
+	Groups []string `hcl:"groups,optional"`
+	CIDR   string   `hcl:"cidr,optional"`
+	CAName string   `hcl:"ca_name,optional"`
+	CASha  string   `hcl:"ca_sha,optional"`
+	// LocalCIDR needs Nebula 1.7; older versions ignore it silently, so nspawnctl refuses it for them.
+	LocalCIDR string `hcl:"local_cidr,optional"`
+
+	Body     hcl.Body  `hcl:",body"`
+	DefRange hcl.Range `hcl:",def_range"`
+}

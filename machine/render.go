@@ -1,0 +1,414 @@
+package machine
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/nspawnctl/nspawnctl/internal/unitfile"
+	"github.com/nspawnctl/nspawnctl/networkd"
+	"github.com/nspawnctl/nspawnctl/zones"
+)
+
+// Artifact is one file (or symlink) nspawnctl puts on a host.
+type Artifact struct {
+	// Path is absolute, as on the host.
+	Path string
+	// Content is the file's bytes (empty for a symlink).
+	Content []byte
+	// Mode is the file's permission bits.
+	Mode uint32
+	// Symlink, when set, makes the artifact a symbolic link to this target.
+	Symlink string
+	// Owner says which object the artifact belongs to: "machine/NAME", "zone/NAME" or "bridge/NAME".
+	Owner string
+	// InRoot marks files inside a machine's root file system.
+	InRoot bool
+}
+
+// Well-known locations of the artifacts.
+const (
+	NspawnDir    = "/etc/systemd/nspawn"
+	NetworkDir   = "/etc/systemd/network"
+	SystemDir    = "/etc/systemd/system"
+	TemplateUnit = "/lib/systemd/system/systemd-nspawn@.service"
+	// DefaultBinary is where the hooks in the drop-in find nspawnctl.
+	DefaultBinary = "/usr/local/bin/nspawnctl"
+)
+
+// RenderOptions are the inputs of rendering that are not configuration.
+type RenderOptions struct {
+	// Binary is the absolute path of nspawnctl used in unit hooks.
+	Binary string
+	// MachineID is the host's machine id, for the container's deterministic MAC.
+	MachineID [16]byte
+	// StaticLeases renders DHCP static leases for the container's MAC, which
+	// is derivable from MachineID exactly as systemd-nspawn derives it.
+	StaticLeases bool
+}
+
+// UnitName is the systemd unit that runs machine name.
+func UnitName(name string) string { return "systemd-nspawn@" + name + ".service" }
+
+// DropInPath is the path of nspawnctl's drop-in for machine name.
+func DropInPath(name string) string {
+	return path.Join(SystemDir, UnitName(name)+".d", "nspawnctl.conf")
+}
+
+// NspawnPath is the path of machine name's .nspawn file.
+func NspawnPath(name string) string { return path.Join(NspawnDir, name+".nspawn") }
+
+// Render returns every artifact of a resolved configuration, sorted by path.
+// It is pure: the same configuration and options give the same bytes.
+func Render(r *Resolved, opts RenderOptions) ([]Artifact, error) {
+	if opts.Binary == "" {
+		opts.Binary = DefaultBinary
+	}
+	var out []Artifact
+	for _, m := range r.Machines {
+		as, err := RenderMachine(r, m, opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, as...)
+	}
+	for _, z := range r.Zones {
+		a, err := renderZone(z)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	for _, b := range r.Bridges {
+		as, err := renderBridge(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, as...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+// RenderMachine returns the artifacts of one machine.
+func RenderMachine(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]Artifact, error) {
+	owner := "machine/" + m.Name
+	wrap := func(what string) func([]byte, error) ([]byte, error) {
+		return func(b []byte, err error) ([]byte, error) {
+			if err != nil {
+				return nil, fmt.Errorf("rendering the %s of machine %s: %w", what, m.Name, err)
+			}
+			return b, nil
+		}
+	}
+	var out []Artifact
+	nspawn, err := wrap(".nspawn file")(renderNspawn(m))
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, Artifact{Path: NspawnPath(m.Name), Content: nspawn, Mode: 0o644, Owner: owner})
+
+	dropin, err := wrap("unit drop-in")(renderDropIn(r, m, opts))
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, Artifact{Path: DropInPath(m.Name), Content: dropin, Mode: 0o644, Owner: owner})
+
+	if m.Spec.Autostart {
+		out = append(out, Artifact{
+			Path:    path.Join(SystemDir, "machines.target.wants", UnitName(m.Name)),
+			Symlink: TemplateUnit, Owner: owner,
+		})
+	}
+
+	if m.Mode == networkd.ModeVeth {
+		hv := hostVeth(m, opts)
+		b, err := wrap("host network file")(networkd.RenderHostVeth(hv))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Artifact{Path: HostNetworkPath(m), Content: b, Mode: 0o644, Owner: owner})
+	}
+
+	if c, ok := containerNetwork(r, m); ok {
+		b, err := wrap("container network file")(networkd.RenderContainer(c))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Artifact{
+			Path:    path.Join(m.RootDir, "etc/systemd/network", networkd.FilePrefix+c.MatchName+".network"),
+			Content: b, Mode: 0o644, Owner: owner, InRoot: true,
+		})
+	}
+	return out, nil
+}
+
+// HostNetworkPath is the host side .network file of a veth machine.
+func HostNetworkPath(m *ResolvedMachine) string {
+	return path.Join(NetworkDir, networkd.FilePrefix+"ve-"+m.Name+".network")
+}
+
+func renderNspawn(m *ResolvedMachine) ([]byte, error) {
+	s := m.Spec
+	b := unitfile.New("Managed by nspawnctl for machine "+m.Name+".", "Do not edit: nspawnctl rewrites or removes this file.")
+	b.Bool("Exec", "Boot", m.Boot)
+	if m.RootKind == "nixos" {
+		params := append([]string{path.Join(s.Root.NixOSSystem, "init")}, s.Command...)
+		b.Set("Exec", "Parameters", strings.Join(params, " "))
+		// A NixOS init stops on SIGRTMIN+3 like systemd, and reports
+		// readiness itself, so the unit's Type=notify waits for the system.
+		b.Set("Exec", "KillSignal", "SIGRTMIN+3")
+		b.Set("Exec", "NotifyReady", "yes")
+	} else if len(s.Command) > 0 {
+		b.Set("Exec", "Parameters", strings.Join(quoteArgs(s.Command), " "))
+	}
+	// The template unit passes -U; nspawnctl defaults to no user namespace
+	// because nested and networked containers need the host's IDs for veth
+	// creation and bind mounts, and says so explicitly so the .nspawn wins.
+	b.Set("Exec", "PrivateUsers", orStr(s.PrivateUsers, "no"))
+	if s.Ephemeral {
+		b.Set("Exec", "Ephemeral", "yes")
+	}
+	for _, k := range sortedMapKeys(s.Environment) {
+		b.Set("Exec", "Environment", k+"="+s.Environment[k])
+	}
+	b.Set("Exec", "Capability", s.Capabilities...)
+	b.Set("Exec", "DropCapability", s.DropCapabilities...)
+	if len(s.SystemCallFilter) > 0 {
+		b.Set("Exec", "SystemCallFilter", strings.Join(s.SystemCallFilter, " "))
+	}
+	if s.Limits != nil && s.Limits.NoFile != nil {
+		b.Set("Exec", "LimitNOFILE", strconv.Itoa(*s.Limits.NoFile))
+	}
+	b.Set("Files", "Bind", s.Bind...)
+	b.Set("Files", "BindReadOnly", s.BindReadOnly...)
+	if m.RootKind == "nixos" {
+		b.Set("Files", "BindReadOnly", "/nix/store")
+	}
+	switch m.Mode {
+	case networkd.ModeVeth:
+		b.Set("Network", "VirtualEthernet", "yes")
+	case networkd.ModeZone:
+		b.Set("Network", "Zone", m.Zone)
+	case networkd.ModeBridge:
+		b.Set("Network", "Bridge", m.Bridge)
+	case networkd.ModeMacvlan:
+		b.Set("Network", "MACVLAN", strings.Join(m.Parents, " "))
+	case networkd.ModeIpvlan:
+		b.Set("Network", "IPVLAN", strings.Join(m.Parents, " "))
+	case networkd.ModeHost:
+		// Overrides the template unit's --network-veth: share the host's network.
+		b.Set("Network", "VirtualEthernet", "no")
+		b.Set("Network", "Private", "no")
+	case networkd.ModeNone:
+		b.Set("Network", "Private", "yes")
+		b.Set("Network", "VirtualEthernet", "no")
+	}
+	return b.Bytes()
+}
+
+// quoteArgs quotes arguments for nspawn's Parameters=, which splits on
+// whitespace and honours C-style quotes.
+func quoteArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\"'\\") {
+			out[i] = strconv.Quote(a)
+		} else {
+			out[i] = a
+		}
+	}
+	return out
+}
+
+func renderDropIn(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]byte, error) {
+	s := m.Spec
+	b := unitfile.New("Managed by nspawnctl for machine "+m.Name+".", "Do not edit: nspawnctl rewrites or removes this file.")
+	if m.RootKind == "image" || m.RootDir != path.Join(r.MachinesDir, m.Name) && m.RootDir != path.Join(DefaultMachinesDir, m.Name) {
+		// The template unit finds roots only under the machine pools; a root
+		// elsewhere needs the command line to name it.
+		flag := "--directory=" + m.RootDir
+		if m.RootKind == "image" {
+			flag = "--image=" + m.RootDir
+		}
+		b.SetRaw("Service", "ExecStart", "")
+		b.Set("Service", "ExecStart", "systemd-nspawn --quiet --keep-unit --boot --link-journal=try-guest --network-veth -U --settings=override --machine=%i "+flag)
+		b.Set("Unit", "RequiresMountsFor", path.Dir(m.RootDir))
+	}
+	if m.Mode == networkd.ModeZone || m.Mode == networkd.ModeVeth {
+		// The host side must be configured by networkd before the container
+		// asks for an address; ordering after networkd is enough.
+		b.Set("Unit", "After", "systemd-networkd.service")
+	}
+	if len(m.Forwards) > 0 {
+		// Forwards follow the container's lifetime however it is started
+		// (nspawnctl start, machinectl start, machines.target at boot).
+		b.Set("Service", "ExecStartPost", opts.Binary+" nat up %i")
+		b.Set("Service", "ExecStopPost", opts.Binary+" nat down %i")
+	}
+	if s.TimeoutStart != "" {
+		b.Set("Service", "TimeoutStartSec", s.TimeoutStart)
+	}
+	if s.TimeoutStop != "" {
+		b.Set("Service", "TimeoutStopSec", s.TimeoutStop)
+	}
+	if l := s.Limits; l != nil {
+		b.Set("Service", "MemoryMax", l.MemoryMax)
+		b.Set("Service", "CPUQuota", l.CPUQuota)
+		if l.TasksMax != nil {
+			b.Set("Service", "TasksMax", strconv.Itoa(*l.TasksMax))
+		}
+	}
+	if m.Nebula != nil {
+		// The sidecar joins the container's network namespace; it is wanted
+		// by the container so that machinectl start brings it too.
+		b.Set("Unit", "Wants", "nspawnctl-nebula@%i.service")
+	}
+	return b.Bytes()
+}
+
+func hostVeth(m *ResolvedMachine, opts RenderOptions) networkd.HostVeth {
+	s := m.Spec
+	var hc *networkd.HostConfig
+	if s.Network != nil {
+		hc = s.Network.Host
+	}
+	hv := networkd.HostVeth{Machine: m.Name, Name: m.HostLink, Addrs: m.HostAddrs, DHCPServer: true}
+	for _, a := range m.HostAddrs {
+		if a.Addr().Is6() && !a.Addr().IsLinkLocalUnicast() {
+			hv.Announce = append(hv.Announce, a.Masked())
+		}
+	}
+	if hc != nil {
+		hv.Masquerade = hc.Masquerade
+		hv.DHCPServer = boolOr(hc.DHCPServer, true)
+		for _, p := range hc.IPv6Prefix {
+			pfx := netip.MustParsePrefix(p.Prefix)
+			if p.Assign {
+				hv.Assign = append(hv.Assign, pfx)
+			} else {
+				hv.Announce = append(hv.Announce, pfx)
+			}
+		}
+		hv.PrefixDelegation = hc.PrefixDelegation
+		hv.Extra, _ = unitfile.ExtraOptions(hc.Extra)
+	}
+	if opts.StaticLeases {
+		for _, a := range m.ContainerAddrs {
+			if a.Addr().Is4() {
+				hv.StaticLease = &networkd.Lease{MAC: networkd.ContainerSideMAC(opts.MachineID, m.Name), Addr: a.Addr()}
+				break
+			}
+		}
+	}
+	return hv
+}
+
+// containerNetwork describes the container side file, when nspawnctl writes one:
+// only into directory roots it can write to, and not for NixOS systems, whose
+// network is part of their own configuration.
+func containerNetwork(r *Resolved, m *ResolvedMachine) (networkd.Container, bool) {
+	if m.RootKind == "image" || m.RootKind == "nixos" {
+		return networkd.Container{}, false
+	}
+	c := networkd.Container{Machine: m.Name, MatchName: "host0", Addrs: m.ContainerAddrs, Gateways: m.Gateways, LLMNR: true}
+	switch m.Mode {
+	case networkd.ModeHost, networkd.ModeNone:
+		return c, false
+	case networkd.ModeMacvlan:
+		c.MatchName = "mv-*"
+	case networkd.ModeIpvlan:
+		c.MatchName = "iv-*"
+	case networkd.ModeZone:
+		for _, z := range r.Zones {
+			if z.Name == m.Zone {
+				c.LLMNR = boolOr(z.Spec.LLMNR, true)
+				c.MDNS = boolOr(z.Spec.MulticastDNS, false)
+			}
+		}
+	}
+	if len(c.Addrs) == 0 {
+		c.DHCP = "yes"
+	}
+	if s := m.Spec.Network; s != nil && s.Container != nil {
+		cc := s.Container
+		if cc.DHCP != "" {
+			c.DHCP = cc.DHCP
+		}
+		c.DNS = cc.DNS
+		c.LLMNR = boolOr(cc.LLMNR, c.LLMNR)
+		c.MDNS = boolOr(cc.MulticastDNS, c.MDNS)
+		c.Extra, _ = unitfile.ExtraOptions(cc.Extra)
+	}
+	return c, true
+}
+
+func renderZone(z *ResolvedZone) (Artifact, error) {
+	s := z.Spec
+	zn := zones.ZoneNetwork{
+		Name: z.Name, Link: z.Link, Addrs: z.Addrs,
+		DHCPServer: boolOr(s.DHCPServer, true), LLMNR: boolOr(s.LLMNR, true), MDNS: boolOr(s.MulticastDNS, false),
+		Masquerade: s.Masquerade,
+	}
+	for _, a := range z.Addrs {
+		if a.Addr().Is6() {
+			zn.Announce = append(zn.Announce, a.Masked())
+		}
+	}
+	zn.Extra, _ = unitfile.ExtraOptions(s.Extra)
+	b, err := zones.RenderZone(zn)
+	if err != nil {
+		return Artifact{}, fmt.Errorf("rendering zone %s: %w", z.Name, err)
+	}
+	return Artifact{Path: path.Join(NetworkDir, networkd.FilePrefix+z.Link+".network"), Content: b, Mode: 0o644, Owner: "zone/" + z.Name}, nil
+}
+
+func renderBridge(br *ResolvedBridge) ([]Artifact, error) {
+	s := br.Spec
+	bn := zones.BridgeNetwork{Name: br.Name, Addrs: br.Addrs, Uplink: s.Uplink, DHCP: s.DHCP, DHCPServer: boolOr(s.DHCPServer, false), Masquerade: s.Masquerade}
+	bn.Extra, _ = unitfile.ExtraOptions(s.Extra)
+	bn.NetdevExtra, _ = unitfile.ExtraOptions(s.NetdevExtra)
+	owner := "bridge/" + br.Name
+	base := path.Join(NetworkDir, networkd.FilePrefix+br.Name)
+	var out []Artifact
+	for _, f := range []struct {
+		path   string
+		render func(zones.BridgeNetwork) ([]byte, error)
+	}{
+		{base + ".netdev", zones.RenderBridgeNetdev},
+		{base + ".network", zones.RenderBridgeNetwork},
+	} {
+		b, err := f.render(bn)
+		if err != nil {
+			return nil, fmt.Errorf("rendering bridge %s: %w", br.Name, err)
+		}
+		out = append(out, Artifact{Path: f.path, Content: b, Mode: 0o644, Owner: owner})
+	}
+	if s.Uplink != "" {
+		b, err := zones.RenderBridgeUplink(bn)
+		if err != nil {
+			return nil, fmt.Errorf("rendering bridge %s: %w", br.Name, err)
+		}
+		out = append(out, Artifact{Path: base + "-uplink.network", Content: b, Mode: 0o644, Owner: owner})
+	}
+	return out, nil
+}
+
+func sortedMapKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orStr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

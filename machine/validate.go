@@ -1,0 +1,265 @@
+package machine
+
+import (
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/nspawnctl/nspawnctl/internal/diag"
+	"github.com/nspawnctl/nspawnctl/internal/unitfile"
+	"github.com/nspawnctl/nspawnctl/networkd"
+)
+
+// Default values of the defaults block.
+const (
+	DefaultStateDir    = "/var/lib/nspawnctl"
+	DefaultMachinesDir = "/var/lib/machines"
+)
+
+// HostFacts are the facts about the host that resolution depends on. They are
+// passed in so that Validate stays a pure function.
+type HostFacts struct {
+	// MachineID is the host's /etc/machine-id; the ULA /48 is derived from it.
+	MachineID [16]byte
+	// Taken are prefixes the allocator must avoid: addresses on the host's
+	// links and allocations of machines that are not in this configuration.
+	Taken []netip.Prefix
+	// Pinned are earlier allocations by key ("machine/NAME/ipv4", "zone/NAME/ipv6", ...),
+	// reused so that a machine keeps its addresses across runs.
+	Pinned map[string]netip.Prefix
+}
+
+// validator accumulates diagnostics while it resolves a configuration.
+type validator struct {
+	cfg   *Config
+	host  HostFacts
+	diags hcl.Diagnostics
+	out   *Resolved
+	// used lists explicitly configured prefixes with where they were written, for overlap checks.
+	used []usedPrefix
+}
+
+type usedPrefix struct {
+	p     netip.Prefix
+	owner string
+	rng   *hcl.Range
+}
+
+func (v *validator) errf(r *hcl.Range, summary, detail string, args ...any) {
+	v.diags = append(v.diags, diag.Errorf(r, summary, detail, args...))
+}
+
+func (v *validator) warnf(r *hcl.Range, summary, detail string, args ...any) {
+	v.diags = append(v.diags, diag.Warnf(r, summary, detail, args...))
+}
+
+// Validate checks a decoded configuration and resolves it: defaults filled
+// in, interface names computed, addresses allocated, forwards typed. When the
+// diagnostics contain an error the result is nil: nothing may be rendered
+// from a configuration with errors.
+func Validate(cfg *Config, host HostFacts) (*Resolved, hcl.Diagnostics) {
+	v := &validator{cfg: cfg, host: host, out: &Resolved{}}
+	v.defaults()
+	v.names()
+	if v.diags.HasErrors() {
+		// Without unique, valid names the cross-references below would only repeat errors.
+		return nil, v.diags
+	}
+	v.bridges()
+	v.zones()
+	for _, m := range cfg.Machines {
+		v.machine(m)
+	}
+	v.overlaps()
+	v.allocate()
+	v.forwards()
+	v.portCollisions()
+	if v.diags.HasErrors() {
+		return nil, v.diags
+	}
+	sort.Slice(v.out.Machines, func(i, j int) bool { return v.out.Machines[i].Name < v.out.Machines[j].Name })
+	sort.Slice(v.out.Zones, func(i, j int) bool { return v.out.Zones[i].Name < v.out.Zones[j].Name })
+	sort.Slice(v.out.Bridges, func(i, j int) bool { return v.out.Bridges[i].Name < v.out.Bridges[j].Name })
+	return v.out, v.diags
+}
+
+func (v *validator) defaults() {
+	v.out.StateDir = DefaultStateDir
+	v.out.MachinesDir = DefaultMachinesDir
+	v.out.IPv4Pool = networkd.DefaultIPv4Pool
+	v.out.ZoneIPv4Pool = networkd.DefaultZoneIPv4Pool
+	v.out.ULA = networkd.ULAPrefix(v.host.MachineID)
+	d := v.cfg.Defaults
+	if d == nil {
+		return
+	}
+	if d.StateDir != "" {
+		if msg := absPathProblem(d.StateDir); msg != "" {
+			v.errf(diag.Attr(d.Body, "state_dir", d.DefRange), "Invalid state directory", "state_dir %q: %s.", d.StateDir, msg)
+		}
+		v.out.StateDir = d.StateDir
+	}
+	if d.MachinesDir != "" {
+		if msg := absPathProblem(d.MachinesDir); msg != "" {
+			v.errf(diag.Attr(d.Body, "machines_dir", d.DefRange), "Invalid machines directory", "machines_dir %q: %s.", d.MachinesDir, msg)
+		}
+		v.out.MachinesDir = d.MachinesDir
+	}
+	if d.IPv4Pool != "" {
+		p, msg := parseNetwork(d.IPv4Pool)
+		switch {
+		case msg != "":
+			v.errf(diag.Attr(d.Body, "ipv4_pool", d.DefRange), "Invalid IPv4 pool", "ipv4_pool: %s.", msg)
+		case !p.Addr().Is4() || p.Bits() > 28:
+			v.errf(diag.Attr(d.Body, "ipv4_pool", d.DefRange), "Invalid IPv4 pool", "ipv4_pool %s must be an IPv4 prefix of /28 or shorter, so that it holds machines' /28s.", p)
+		default:
+			v.out.IPv4Pool = p
+		}
+	}
+	if d.ZoneIPv4Pool != "" {
+		p, msg := parseNetwork(d.ZoneIPv4Pool)
+		switch {
+		case msg != "":
+			v.errf(diag.Attr(d.Body, "zone_ipv4_pool", d.DefRange), "Invalid IPv4 pool", "zone_ipv4_pool: %s.", msg)
+		case !p.Addr().Is4() || p.Bits() > 24:
+			v.errf(diag.Attr(d.Body, "zone_ipv4_pool", d.DefRange), "Invalid IPv4 pool", "zone_ipv4_pool %s must be an IPv4 prefix of /24 or shorter.", p)
+		default:
+			v.out.ZoneIPv4Pool = p
+		}
+	}
+	if d.ULAPrefix != "" {
+		p, msg := parseNetwork(d.ULAPrefix)
+		switch {
+		case msg != "":
+			v.errf(diag.Attr(d.Body, "ula_prefix", d.DefRange), "Invalid ULA prefix", "ula_prefix: %s.", msg)
+		case !p.Addr().Is6() || p.Bits() > 48 || !netip.MustParsePrefix("fc00::/7").Contains(p.Addr()):
+			v.errf(diag.Attr(d.Body, "ula_prefix", d.DefRange), "Invalid ULA prefix", "ula_prefix %s must be a unique local prefix inside fc00::/7 of /48 or shorter (normally a /48 in fd00::/8).", p)
+		default:
+			v.out.ULA = p
+		}
+	}
+	if d.NebulaPool != "" {
+		if p, msg := parseNetwork(d.NebulaPool); msg != "" || !p.Addr().Is4() {
+			if msg == "" {
+				msg = "Nebula 1.6 overlays are IPv4-only; give an IPv4 prefix"
+			}
+			v.errf(diag.Attr(d.Body, "nebula_pool", d.DefRange), "Invalid Nebula pool", "nebula_pool: %s.", msg)
+		}
+	}
+}
+
+// names checks machine, zone and bridge names and their uniqueness.
+func (v *validator) names() {
+	seen := map[string]hcl.Range{}
+	for _, m := range v.cfg.Machines {
+		if msg := hostnameProblem(m.Name); msg != "" {
+			v.errf(m.LabelRange.Ptr(), "Invalid machine name", "Machine name %q is not a valid hostname: %s. systemd-nspawn and machined require machine names to be valid hostnames.", m.Name, msg)
+			continue
+		}
+		if prev, dup := seen[m.Name]; dup {
+			v.errf(m.LabelRange.Ptr(), "Duplicate machine", "Machine %q is already declared at %s. Rename one of them or remove the duplicate.", m.Name, prev)
+			continue
+		}
+		seen[m.Name] = m.LabelRange
+	}
+	seenZone := map[string]hcl.Range{}
+	for _, z := range v.cfg.Zones {
+		if _, err := networkd.ZoneLinkName(z.Name); err != nil || hostnameProblem(z.Name) != "" || strings.Contains(z.Name, ".") {
+			v.errf(z.LabelRange.Ptr(), "Invalid zone name", "Zone name %q is not valid: zone names are 1 to %d letters, digits or '-', because nspawn names the zone's bridge \"vz-\" plus the zone and never shortens it.", z.Name, networkd.MaxZoneNameLen)
+			continue
+		}
+		if prev, dup := seenZone[z.Name]; dup {
+			v.errf(z.LabelRange.Ptr(), "Duplicate zone", "Zone %q is already declared at %s. Remove the duplicate.", z.Name, prev)
+			continue
+		}
+		seenZone[z.Name] = z.LabelRange
+	}
+	seenBridge := map[string]hcl.Range{}
+	for _, b := range v.cfg.Bridges {
+		if err := networkd.ValidIfname(b.Name); err != nil {
+			v.errf(b.LabelRange.Ptr(), "Invalid bridge name", "Bridge name %q is not a valid interface name: %v.", b.Name, err)
+			continue
+		}
+		if strings.HasPrefix(b.Name, "vz-") || strings.HasPrefix(b.Name, "ve-") || strings.HasPrefix(b.Name, "vb-") {
+			v.errf(b.LabelRange.Ptr(), "Reserved bridge name", "Bridge name %q uses a prefix systemd-nspawn reserves for its own links (ve-, vb-, vz-). Choose another name, e.g. br-%s.", b.Name, strings.TrimPrefix(b.Name[3:], "-"))
+			continue
+		}
+		if prev, dup := seenBridge[b.Name]; dup {
+			v.errf(b.LabelRange.Ptr(), "Duplicate bridge", "Bridge %q is already declared at %s. Remove the duplicate.", b.Name, prev)
+			continue
+		}
+		seenBridge[b.Name] = b.LabelRange
+	}
+}
+
+// checkString reports an unsafe string attribute value.
+func (v *validator) checkString(body hcl.Body, attr, val string, fallback hcl.Range) bool {
+	if msg := unsafeValueProblem(val); msg != "" {
+		v.errf(diag.Attr(body, attr, fallback), "Value cannot be rendered safely", "The value of %s cannot go into a unit file: %s. Remove it.", attr, msg)
+		return false
+	}
+	return true
+}
+
+// checkList reports unsafe elements of a list attribute.
+func (v *validator) checkList(body hcl.Body, attr string, vals []string, fallback hcl.Range) bool {
+	ok := true
+	for i, s := range vals {
+		if msg := unsafeValueProblem(s); msg != "" {
+			v.errf(diag.Elem(body, attr, i, fallback), "Value cannot be rendered safely", "Element %d of %s cannot go into a unit file: %s. Remove it.", i+1, attr, msg)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// addresses parses a list of interface addresses.
+func (v *validator) addresses(body hcl.Body, attr string, vals []string, fallback hcl.Range, owner string) []netip.Prefix {
+	var out []netip.Prefix
+	for i, s := range vals {
+		rng := diag.Elem(body, attr, i, fallback)
+		p, msg := parseCIDR(s)
+		if msg != "" {
+			v.errf(rng, "Invalid address", "%s: %s.", attr, msg)
+			continue
+		}
+		if p.Addr().IsUnspecified() {
+			v.errf(rng, "Unspecified address", "%s: %s is the unspecified address. Leave %s out to have nspawnctl allocate addresses, or give a concrete one.", attr, s, attr)
+			continue
+		}
+		if p.Addr().Is4() && p.Bits() > 30 || p.Addr().Is6() && p.Bits() > 126 {
+			v.errf(rng, "Prefix too long", "%s: %s leaves no room for a second address on the link; use /30 or shorter for IPv4, /126 or shorter for IPv6.", attr, s)
+			continue
+		}
+		out = append(out, p)
+		v.used = append(v.used, usedPrefix{p: p.Masked(), owner: owner, rng: rng})
+	}
+	return out
+}
+
+// extra validates a raw pass-through value: { Section = { Key = value or [values] } }.
+func (v *validator) extra(body hcl.Body, attr string, val cty.Value, fallback hcl.Range) {
+	if val.IsNull() || !val.IsKnown() {
+		return
+	}
+	rng := diag.Attr(body, attr, fallback)
+	if _, err := unitfile.ExtraOptions(val); err != nil {
+		v.errf(rng, "Invalid raw networkd settings", "%s: %v. Write it as { Section = { Key = \"value\" } }, with a list for repeated keys.", attr, err)
+	}
+}
+
+// overlaps reports explicitly configured prefixes that overlap across owners.
+func (v *validator) overlaps() {
+	for i := range v.used {
+		for j := i + 1; j < len(v.used); j++ {
+			a, b := v.used[i], v.used[j]
+			if a.owner == b.owner || !a.p.Overlaps(b.p) {
+				continue
+			}
+			v.errf(b.rng, "Overlapping addresses", "%s of %s overlaps %s of %s (at %s). Each machine, zone and bridge needs its own subnet; change one of them.", b.p, b.owner, a.p, a.owner, a.rng)
+		}
+	}
+}

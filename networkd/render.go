@@ -1,0 +1,133 @@
+package networkd
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/nspawnctl/nspawnctl/internal/unitfile"
+)
+
+// FilePrefix is the number that makes nspawnctl's .network files sort before
+// systemd's own 80-container-*.network: networkd applies the first matching
+// file in lexical order, so ours must come first to take effect.
+const FilePrefix = "20-"
+
+// HostVeth is everything the host side .network file of a veth machine says.
+type HostVeth struct {
+	Machine string
+	// Name is the (possibly shortened) ve- name; networkd matches altnames too.
+	Name string
+	// Addrs are the host side's addresses (host bits set).
+	Addrs []netip.Prefix
+	// Announce are prefixes announced in router advertisements without being
+	// assigned to the host (ULA /64 of the link, user prefixes with assign = false).
+	Announce []netip.Prefix
+	// Assign are prefixes announced and assigned (networkd [IPv6Prefix] Assign=yes).
+	Assign     []netip.Prefix
+	Masquerade string
+	DHCPServer bool
+	// StaticLease pins the container's IPv4 address to its deterministic MAC.
+	StaticLease *Lease
+	// PrefixDelegation enables DHCPPrefixDelegation= (nil: off).
+	PrefixDelegation *PrefixDelegation
+	Extra            []unitfile.Option
+}
+
+// Lease is a DHCP server static lease.
+type Lease struct {
+	MAC  net.HardwareAddr
+	Addr netip.Addr
+}
+
+func header(what string) []string {
+	return []string{
+		"Managed by nspawnctl for " + what + ".",
+		"Do not edit: nspawnctl rewrites or removes this file.",
+	}
+}
+
+// RenderHostVeth renders the host side .network file of a veth machine.
+func RenderHostVeth(h HostVeth) ([]byte, error) {
+	b := unitfile.New(header("machine " + h.Machine)...)
+	b.Set("Match", "Name", h.Name)
+	b.Set("Network", "Address", prefixStrings(h.Addrs)...)
+	b.Set("Network", "LinkLocalAddressing", "yes")
+	b.Bool("Network", "DHCPServer", h.DHCPServer)
+	b.Set("Network", "IPMasquerade", orDefault(h.Masquerade, "both"))
+	b.Set("Network", "LLDP", "yes")
+	b.Set("Network", "EmitLLDP", "customer-bridge")
+	b.Set("Network", "IPv6AcceptRA", "no")
+	b.Set("Network", "IPv6SendRA", "yes")
+	if h.PrefixDelegation != nil {
+		b.Set("Network", "DHCPPrefixDelegation", "yes")
+		b.Set("DHCPPrefixDelegation", "UplinkInterface", orDefault(h.PrefixDelegation.Uplink, ":auto"))
+		b.Set("DHCPPrefixDelegation", "SubnetId", h.PrefixDelegation.SubnetID)
+		b.Set("DHCPPrefixDelegation", "Announce", "yes")
+	}
+	if h.StaticLease != nil && h.DHCPServer {
+		b.Set("DHCPServerStaticLease", "MACAddress", h.StaticLease.MAC.String())
+		b.Set("DHCPServerStaticLease", "Address", h.StaticLease.Addr.String())
+	}
+	for _, p := range h.Announce {
+		b.AddSection("IPv6Prefix")
+		b.Set("IPv6Prefix", "Prefix", p.String())
+	}
+	for _, p := range h.Assign {
+		b.AddSection("IPv6Prefix")
+		b.Set("IPv6Prefix", "Prefix", p.String())
+		b.Set("IPv6Prefix", "Assign", "yes")
+	}
+	b.Merge(h.Extra)
+	return b.Bytes()
+}
+
+// Container is everything the container side .network file says.
+type Container struct {
+	Machine string
+	// MatchName is host0 for veth, zone and bridge links, or the macvlan/ipvlan name.
+	MatchName string
+	Addrs     []netip.Prefix
+	Gateways  []netip.Addr
+	DHCP      string
+	DNS       []string
+	LLMNR     bool
+	MDNS      bool
+	Extra     []unitfile.Option
+}
+
+// RenderContainer renders the .network file nspawnctl puts into the
+// container's root (ROOT/etc/systemd/network/20-host0.network).
+func RenderContainer(c Container) ([]byte, error) {
+	b := unitfile.New(header("machine "+c.Machine+", inside the container")...)
+	b.Set("Match", "Name", c.MatchName)
+	b.Set("Match", "Virtualization", "container")
+	b.Set("Network", "Address", prefixStrings(c.Addrs)...)
+	for _, g := range c.Gateways {
+		b.Set("Network", "Gateway", g.String())
+	}
+	b.Set("Network", "DHCP", orDefault(c.DHCP, "no"))
+	b.Set("Network", "DNS", c.DNS...)
+	b.Set("Network", "LinkLocalAddressing", "yes")
+	// Router advertisements carry announced global prefixes (ipv6_prefix) and
+	// the default IPv6 route; a static address does not stop SLAAC.
+	b.Set("Network", "IPv6AcceptRA", "yes")
+	b.Bool("Network", "LLMNR", c.LLMNR)
+	b.Bool("Network", "MulticastDNS", c.MDNS)
+	b.Merge(c.Extra)
+	return b.Bytes()
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
