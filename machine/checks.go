@@ -2,6 +2,7 @@ package machine
 
 import (
 	"fmt"
+	"github.com/nspawnctl/nspawnctl/nat"
 	"net/netip"
 	"path"
 	"regexp"
@@ -66,21 +67,11 @@ func absPathProblem(p string) string {
 	return ""
 }
 
-// PortRange is an inclusive port range as written in a forward_port block.
-type PortRange struct{ First, Last uint16 }
+// PortRange is nat's inclusive port range; forward_port blocks resolve to it.
+type PortRange = nat.PortRange
 
-// Len is the number of ports in r.
-func (r PortRange) Len() int { return int(r.Last) - int(r.First) + 1 }
-
-// Overlaps reports whether r and o share a port.
-func (r PortRange) Overlaps(o PortRange) bool { return r.First <= o.Last && o.First <= r.Last }
-
-func (r PortRange) String() string {
-	if r.First == r.Last {
-		return strconv.Itoa(int(r.First))
-	}
-	return fmt.Sprintf("%d-%d", r.First, r.Last)
-}
+// rangesOverlap reports whether two port ranges share a port.
+func rangesOverlap(a, b PortRange) bool { return a.First <= b.Last && b.First <= a.Last }
 
 // parsePortRange parses "80" or "8000-8010".
 func parsePortRange(s string) (PortRange, string) {
@@ -90,7 +81,7 @@ func parsePortRange(s string) (PortRange, string) {
 		return PortRange{}, msg
 	}
 	if !isRange {
-		return PortRange{a, a}, ""
+		return PortRange{First: a, Last: a}, ""
 	}
 	b, msg := parsePort(last)
 	if msg != "" {
@@ -99,7 +90,7 @@ func parsePortRange(s string) (PortRange, string) {
 	if b < a {
 		return PortRange{}, fmt.Sprintf("the range %s runs backwards; write the lower port first", s)
 	}
-	return PortRange{a, b}, ""
+	return PortRange{First: a, Last: b}, ""
 }
 
 func parsePort(s string) (uint16, string) {

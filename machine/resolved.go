@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
+	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/zones"
 )
 
@@ -64,18 +65,9 @@ type ResolvedMachine struct {
 	// Allocated records which of the above came from a pool, keyed "ipv4" and "ipv6".
 	Allocated map[string]netip.Prefix
 
-	Forwards []Forward
+	// Forwards are the machine's forward_port blocks, one per address family.
+	Forwards []nat.Forward
 	Nebula   *nebula.Config
-}
-
-// Forward is a forward_port block resolved to one address family.
-type Forward struct {
-	Protocol    string
-	HostAddr    netip.Addr // invalid: any local address
-	HostPorts   PortRange
-	Target      netip.Addr
-	TargetPorts PortRange
-	AllowFrom   []netip.Prefix
 }
 
 // ResolvedZone is a zone after validation, with its addresses allocated.

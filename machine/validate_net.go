@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/nspawnctl/nspawnctl/internal/diag"
+	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -326,7 +327,7 @@ func (v *validator) resolveForward(m *ResolvedMachine, pf *parsedForward) {
 		if len(pf.allow) > 0 && len(allow) == 0 {
 			continue // the sources are all of the other family
 		}
-		m.Forwards = append(m.Forwards, Forward{
+		m.Forwards = append(m.Forwards, nat.Forward{
 			Protocol: pf.proto, HostAddr: pf.addr, HostPorts: pf.host,
 			Target: target, TargetPorts: pf.container, AllowFrom: allow,
 		})
@@ -348,7 +349,7 @@ func (v *validator) resolveForward(m *ResolvedMachine, pf *parsedForward) {
 func (v *validator) portCollisions() {
 	type claim struct {
 		m *ResolvedMachine
-		f Forward
+		f nat.Forward
 		i int
 	}
 	var claims []claim
@@ -361,7 +362,7 @@ func (v *validator) portCollisions() {
 	for i := range claims {
 		for j := i + 1; j < len(claims); j++ {
 			a, b := claims[i], claims[j]
-			if a.f.Protocol != b.f.Protocol || a.f.Target.Is4() != b.f.Target.Is4() || !a.f.HostPorts.Overlaps(b.f.HostPorts) {
+			if a.f.Protocol != b.f.Protocol || a.f.Target.Is4() != b.f.Target.Is4() || !rangesOverlap(a.f.HostPorts, b.f.HostPorts) {
 				continue
 			}
 			if a.f.HostAddr.IsValid() && b.f.HostAddr.IsValid() && a.f.HostAddr != b.f.HostAddr {

@@ -98,7 +98,7 @@ type Container struct {
 // RenderContainer renders the .network file nspawnctl puts into the
 // container's root (ROOT/etc/systemd/network/20-host0.network).
 func RenderContainer(c Container) ([]byte, error) {
-	b := unitfile.New(header("machine "+c.Machine+", inside the container")...)
+	b := unitfile.New(header("machine " + c.Machine + ", inside the container")...)
 	b.Set("Match", "Name", c.MatchName)
 	b.Set("Match", "Virtualization", "container")
 	b.Set("Network", "Address", prefixStrings(c.Addrs)...)

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/nat"
+	"github.com/nspawnctl/nspawnctl/networkd"
+)
+
+func init() {
+	registerCommand(newCreateCmd)
+	registerCommand(newStartCmd)
+	registerCommand(newStopCmd)
+	registerCommand(newRestartCmd)
+	registerCommand(newRemoveCmd)
+}
+
+// hostFlags are the flags of every command that acts on the host.
+type hostFlags struct {
+	stateDir      string
+	binary        string
+	machineIDFile string
+	timeout       time.Duration
+}
+
+func (f *hostFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", machine.DefaultStateDir, "where nspawnctl keeps its state")
+	cmd.Flags().StringVar(&f.binary, "binary", "", "path of nspawnctl for unit hooks (default: this executable)")
+	cmd.Flags().StringVar(&f.machineIDFile, "machine-id-file", networkd.MachineIDPath, "the host's machine id")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait for systemd")
+}
+
+// manager connects to systemd, machined and networkd and returns a Manager
+// for the real host, with a function that closes the connections.
+func (a *app) manager(ctx context.Context, f *hostFlags) (*machine.Manager, func(), error) {
+	id, err := networkd.ReadMachineID(f.machineIDFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	bin := f.binary
+	if bin == "" {
+		if bin, err = os.Executable(); err != nil {
+			return nil, nil, fmt.Errorf("finding nspawnctl's own path for unit hooks: %w (pass --binary)", err)
+		}
+	}
+	units, err := machine.NewSystemdUnits(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	machined, err := machine.NewMachined()
+	if err != nil {
+		units.Close()
+		return nil, nil, err
+	}
+	nd, err := machine.NewNetworkdBus()
+	if err != nil {
+		units.Close()
+		machined.Close()
+		return nil, nil, err
+	}
+	m := &machine.Manager{
+		FSRoot: "/", Store: &machine.Store{Dir: f.stateDir},
+		Units: units, Machines: machined, Networkd: nd,
+		NAT:    nat.NewStore(f.stateDir),
+		Binary: bin, MachineID: id,
+		HostPrefixes: hostPrefixes,
+		Run:          machine.ExecRun(a.stderr),
+		Out:          a.stderr,
+	}
+	return m, func() { units.Close(); machined.Close() }, nil
+}
+
+// hostPrefixes lists the networks of the host's own addresses, which address
+// allocation avoids.
+func hostPrefixes() ([]netip.Prefix, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(ipn.IP)
+		ones, _ := ipn.Mask.Size()
+		ip = ip.Unmap()
+		if ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+			continue
+		}
+		out = append(out, netip.PrefixFrom(ip, ones).Masked())
+	}
+	return out, nil
+}
+
+func newCreateCmd(a *app) *cobra.Command {
+	var hf hostFlags
+	var configs []string
+	var start, force bool
+	cmd := &cobra.Command{
+		Use:   "create --config FILE [NAME] [--start]",
+		Short: "Create a machine from a configuration file",
+		Long: `create makes a machine of the configuration exist on this host: its root file
+system (imported or bootstrapped when the configuration says so), its .nspawn file,
+unit drop-in and networkd files, and its port forwards. NAME picks the machine when
+the configuration has several, or renames the only one. A create that fails leaves
+nothing behind.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(configs) == 0 {
+				return withCode(exitUsage, fmt.Errorf("--config is required"))
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
+			defer cancel()
+			files, err := machine.ExpandPaths(configs)
+			if err != nil {
+				return withCode(exitInvalid, err)
+			}
+			p := machine.NewParser()
+			cfg, diags := p.Load(files)
+			if diags.HasErrors() {
+				a.printDiagnostics(p, diags)
+				return withCode(exitInvalid, fmt.Errorf("the configuration has errors; nothing was created"))
+			}
+			name, err := pickMachine(cfg, args)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			m, closeFn, err := a.manager(ctx, &hf)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			unlock, err := m.Store.Lock(2 * time.Minute)
+			if err != nil {
+				return err
+			}
+			r, vdiags, err := m.Resolve(cfg)
+			if err != nil {
+				unlock()
+				return err
+			}
+			a.printDiagnostics(p, append(diags, vdiags...))
+			if vdiags.HasErrors() {
+				unlock()
+				return withCode(exitInvalid, fmt.Errorf("the configuration has errors; nothing was created"))
+			}
+			err = m.Create(ctx, r, name, machine.CreateOptions{Ownership: machine.OwnerImperative, Force: force, ConfigFiles: files})
+			unlock() // the start below runs hooks that take the lock themselves
+			if err != nil || !start {
+				return err
+			}
+			return m.Start(ctx, name)
+		},
+	}
+	hf.register(cmd)
+	cmd.Flags().StringArrayVarP(&configs, "config", "c", nil, "configuration file or directory (repeatable)")
+	cmd.Flags().BoolVar(&start, "start", false, "start the machine once it is created")
+	cmd.Flags().BoolVar(&force, "force", false, "take over a machine of that name that exists already")
+	return cmd
+}
+
+// pickMachine selects the machine to create: the NAME argument, or the only
+// machine of the configuration. With one machine, NAME renames it.
+func pickMachine(cfg *machine.Config, args []string) (string, error) {
+	switch {
+	case len(args) == 0 && len(cfg.Machines) == 1:
+		return cfg.Machines[0].Name, nil
+	case len(args) == 0:
+		return "", fmt.Errorf("the configuration declares %d machines; name the one to create", len(cfg.Machines))
+	}
+	for _, m := range cfg.Machines {
+		if m.Name == args[0] {
+			return args[0], nil
+		}
+	}
+	if len(cfg.Machines) == 1 {
+		cfg.Machines[0].Name = args[0]
+		return args[0], nil
+	}
+	return "", fmt.Errorf("the configuration declares no machine %q", args[0])
+}
+
+// machineVerb builds start, stop and restart, which differ only in what they call.
+func machineVerb(a *app, use, short string, do func(ctx context.Context, m *machine.Manager, name string) error) *cobra.Command {
+	var hf hostFlags
+	cmd := &cobra.Command{
+		Use:   use + " NAME...",
+		Short: short,
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
+			defer cancel()
+			m, closeFn, err := a.manager(ctx, &hf)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			for _, name := range args {
+				if err := do(ctx, m, name); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	hf.register(cmd)
+	return cmd
+}
+
+func newStartCmd(a *app) *cobra.Command {
+	return machineVerb(a, "start", "Start machines (their forwards follow)", func(ctx context.Context, m *machine.Manager, n string) error { return m.Start(ctx, n) })
+}
+
+func newStopCmd(a *app) *cobra.Command {
+	return machineVerb(a, "stop", "Stop machines (their forwards are removed)", func(ctx context.Context, m *machine.Manager, n string) error { return m.Stop(ctx, n) })
+}
+
+func newRestartCmd(a *app) *cobra.Command {
+	return machineVerb(a, "restart", "Stop and start machines", func(ctx context.Context, m *machine.Manager, n string) error {
+		if err := m.Stop(ctx, n); err != nil {
+			return err
+		}
+		return m.Start(ctx, n)
+	})
+}
+
+func newRemoveCmd(a *app) *cobra.Command {
+	var keepRoot bool
+	cmd := machineVerb(a, "remove", "Stop machines and delete everything nspawnctl made for them", nil)
+	cmd.Flags().BoolVar(&keepRoot, "keep-root", false, "keep a root file system that nspawnctl created")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		hfFlags := hostFlagsOf(cmd)
+		ctx, cancel := context.WithTimeout(cmd.Context(), hfFlags.timeout)
+		defer cancel()
+		m, closeFn, err := a.manager(ctx, hfFlags)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		for _, name := range args {
+			unlock, err := m.Store.Lock(2 * time.Minute)
+			if err != nil {
+				return err
+			}
+			err = m.Remove(ctx, name, machine.RemoveOptions{KeepRoot: keepRoot})
+			unlock()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return cmd
+}
+
+// hostFlagsOf reads the host flags back from a command built by machineVerb.
+func hostFlagsOf(cmd *cobra.Command) *hostFlags {
+	f := &hostFlags{}
+	f.stateDir, _ = cmd.Flags().GetString("state-dir")
+	f.binary, _ = cmd.Flags().GetString("binary")
+	f.machineIDFile, _ = cmd.Flags().GetString("machine-id-file")
+	f.timeout, _ = cmd.Flags().GetDuration("timeout")
+	return f
+}

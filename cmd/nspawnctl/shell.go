@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/nspawnctl/nspawnctl/machine"
+)
+
+func init() { registerCommand(newShellCmd) }
+
+func newShellCmd(a *app) *cobra.Command {
+	var hf hostFlags
+	var user string
+	cmd := &cobra.Command{
+		Use:   "shell NAME [-- CMD ARGS...]",
+		Short: "Open a shell in a running machine, or run a command in it",
+		Long: `shell opens an interactive login shell in a running machine when standard input
+is a terminal (through systemd-machined, like machinectl shell). With a command and no
+terminal, the command runs in the machine's namespaces with its standard input and
+output connected to nspawnctl's, and nspawnctl exits with its exit code.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, argv := args[0], args[1:]
+			ctx := cmd.Context()
+			m, closeFn, err := a.manager(ctx, &hf)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			info, err := m.Machines.Info(ctx, name)
+			if errors.Is(err, machine.ErrNoMachine) {
+				return fmt.Errorf("machine %s is not running; start it with nspawnctl start %s", name, name)
+			}
+			if err != nil {
+				return err
+			}
+			in, isFile := a.stdin.(*os.File)
+			if isFile && term.IsTerminal(int(in.Fd())) {
+				return a.ptyShell(ctx, m, name, user, argv, in)
+			}
+			return a.execIn(ctx, info.Leader, argv)
+		},
+	}
+	hf.register(cmd)
+	cmd.Flags().StringVarP(&user, "uid", "u", "", "user to run as (default root)")
+	return cmd
+}
+
+// execIn runs argv in every namespace of the machine whose init is leader.
+func (a *app) execIn(ctx context.Context, leader uint32, argv []string) error {
+	if len(argv) == 0 {
+		argv = []string{"/bin/sh"}
+	}
+	args := append([]string{"--target", strconv.FormatUint(uint64(leader), 10), "--all", "--"}, argv...)
+	c := exec.CommandContext(ctx, "nsenter", args...)
+	c.Stdin, c.Stdout, c.Stderr = a.stdin, a.stdout, a.stderr
+	c.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
+	if err := c.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return withCode(ee.ExitCode(), errors.New(""))
+		}
+		return fmt.Errorf("running %s in the machine: %w", argv[0], err)
+	}
+	return nil
+}
+
+// ptyShell relays the terminal to a PTY that machined opened in the machine.
+func (a *app) ptyShell(ctx context.Context, m *machine.Manager, name, user string, argv []string, in *os.File) error {
+	path := ""
+	if len(argv) > 0 {
+		path = argv[0]
+	}
+	env := []string{}
+	if t := os.Getenv("TERM"); t != "" {
+		env = append(env, "TERM="+t)
+	}
+	pty, err := m.Machines.OpenShell(ctx, name, user, path, argv, env)
+	if err != nil {
+		return err
+	}
+	defer pty.Close()
+	old, err := term.MakeRaw(int(in.Fd()))
+	if err != nil {
+		return fmt.Errorf("switching the terminal to raw mode: %w", err)
+	}
+	defer term.Restore(int(in.Fd()), old)
+	// Keep the remote window size in step with ours.
+	resize := func() {
+		if w, h, err := term.GetSize(int(in.Fd())); err == nil {
+			ws := &unixWinsize{Row: uint16(h), Col: uint16(w)}
+			_ = ws.set(pty)
+		}
+	}
+	resize()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGWINCH)
+	defer signal.Stop(sigs)
+	go func() {
+		for range sigs {
+			resize()
+		}
+	}()
+	go func() { _, _ = io.Copy(pty, in) }()
+	_, err = io.Copy(a.stdout, pty)
+	var pe *os.PathError
+	if errors.As(err, &pe) && errors.Is(pe.Err, syscall.EIO) {
+		err = nil // the shell exited and closed the PTY
+	}
+	return err
+}

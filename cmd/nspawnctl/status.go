@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nspawnctl/nspawnctl/machine"
+)
+
+func init() {
+	registerCommand(newListCmd)
+	registerCommand(newStatusCmd)
+}
+
+func newListCmd(a *app) *cobra.Command {
+	var hf hostFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--json]",
+		Short: "List managed machines and every other machine systemd-machined knows",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
+			defer cancel()
+			m, closeFn, err := a.manager(ctx, &hf)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			list, err := m.List(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.writeJSON(list)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tMANAGED\tNETWORK\tLINK\tADDRESSES\tFORWARDS")
+			for _, s := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, dash(s.State), s.Managed, dash(network(s)), dash(s.HostLink), dash(joinAddrs(s)), dash(strings.Join(s.Forwards, ", ")))
+			}
+			return tw.Flush()
+		},
+	}
+	hf.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newStatusCmd(a *app) *cobra.Command {
+	var hf hostFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status NAME [--json]",
+		Short: "Show a machine's state, addresses, links, forwards and management",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
+			defer cancel()
+			m, closeFn, err := a.manager(ctx, &hf)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			s, err := m.Status(ctx, args[0])
+			if errors.Is(err, machine.ErrNoMachine) {
+				return fmt.Errorf("no machine %s: nspawnctl does not manage it and systemd-machined does not know it", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.writeJSON(s)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, dash(v)) }
+			row("Machine", s.Name)
+			row("State", s.State)
+			row("Managed", s.Managed)
+			if s.Leader != 0 {
+				row("Leader", fmt.Sprint(s.Leader))
+			}
+			row("Root", s.RootDir)
+			row("Network", network(s))
+			link := s.HostLink
+			if s.HostLinkAltName != "" {
+				link += " (altname " + s.HostLinkAltName + ")"
+			}
+			row("Host link", link)
+			row("Addresses", joinAddrs(s))
+			row("Forwards", strings.Join(s.Forwards, ", "))
+			row("Autostart", fmt.Sprint(s.Autostart))
+			row("Unit", machine.UnitName(s.Name))
+			return tw.Flush()
+		},
+	}
+	hf.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) writeJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func network(s machine.Status) string {
+	switch {
+	case s.Zone != "":
+		return "zone " + s.Zone
+	case s.Bridge != "":
+		return "bridge " + s.Bridge
+	}
+	return s.Mode
+}
+
+func joinAddrs(s machine.Status) string {
+	var out []string
+	for _, a := range s.Addresses {
+		out = append(out, a.String())
+	}
+	return strings.Join(out, " ")
+}

@@ -1,0 +1,549 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
+	"github.com/nspawnctl/nspawnctl/nat"
+	"github.com/nspawnctl/nspawnctl/networkd"
+)
+
+// NATStore keeps the NAT definition of machines for nat up/down/restore.
+type NATStore interface {
+	Save(m nat.Machine) error
+	Delete(name string) error
+}
+
+// Manager carries out lifecycle operations on a host. Every side effect goes
+// through one of its fields, so tests can point it at a temporary directory
+// and fakes, and the end-to-end tests at a real systemd.
+type Manager struct {
+	// FSRoot is where host paths live: "/" on a host, a temporary directory in tests.
+	FSRoot   string
+	Store    *Store
+	Units    Units
+	Machines Machines
+	Networkd Networkd
+	NAT      NATStore
+	// Binary is the nspawnctl the unit hooks run.
+	Binary string
+	// MachineID is the host's machine id.
+	MachineID [16]byte
+	// HostPrefixes returns the prefixes of the host's own addresses, which
+	// allocations must avoid. Nil means none.
+	HostPrefixes func() ([]netip.Prefix, error)
+	// Run runs an external program (tar, mmdebstrap) with its output shown to the user.
+	Run func(ctx context.Context, name string, args ...string) error
+	// Out receives progress messages for the user.
+	Out io.Writer
+	// Now is the clock (time.Now in production).
+	Now func() time.Time
+}
+
+func (m *Manager) host(p string) string { return filepath.Join(m.FSRoot, p) }
+
+func (m *Manager) logf(format string, args ...any) {
+	if m.Out != nil {
+		fmt.Fprintf(m.Out, format+"\n", args...)
+	}
+}
+
+func (m *Manager) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+// lockTimeout bounds how long a command waits for another nspawnctl.
+const lockTimeout = 2 * time.Minute
+
+// Resolve validates cfg against the host's state: machines keep earlier
+// allocations (pinned), and avoid other machines' and the host's addresses.
+// The caller holds the state lock.
+func (m *Manager) Resolve(cfg *Config) (*Resolved, hcl.Diagnostics, error) {
+	recs, err := m.Store.List()
+	if err != nil {
+		return nil, nil, err
+	}
+	inConfig := map[string]bool{}
+	for _, mc := range cfg.Machines {
+		inConfig[mc.Name] = true
+	}
+	facts := HostFacts{MachineID: m.MachineID}
+	facts.Pinned, facts.Taken = Allocations(recs, inConfig)
+	if m.HostPrefixes != nil {
+		hp, err := m.HostPrefixes()
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the host's addresses: %w", err)
+		}
+		// A machine's own host-side addresses are on the host while it runs;
+		// they must not keep it from its own allocation.
+		for _, p := range hp {
+			if !pinnedContains(facts.Pinned, p) {
+				facts.Taken = append(facts.Taken, p)
+			}
+		}
+	}
+	r, diags := Validate(cfg, facts)
+	return r, diags, nil
+}
+
+func pinnedContains(pinned map[string]netip.Prefix, p netip.Prefix) bool {
+	for _, q := range pinned {
+		if q.Overlaps(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// CreateOptions are the options of Create.
+type CreateOptions struct {
+	Ownership string
+	// Force replaces a machine that exists already (managed by the other path, or unmanaged).
+	Force bool
+	// Start starts the machine after creating it.
+	Start bool
+	// ConfigFiles are recorded for status.
+	ConfigFiles []string
+}
+
+// Create makes machine name of a resolved configuration exist on the host:
+// root file system, artefacts, NAT definition and state record. A failure
+// part-way removes what this call made, so that nothing half-made is left.
+func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts CreateOptions) (err error) {
+	rm := r.Machine(name)
+	if rm == nil {
+		return fmt.Errorf("machine %s is not in the configuration", name)
+	}
+	prev, err := m.Store.Load(name)
+	if err != nil {
+		return err
+	}
+	if err := m.checkCreatable(ctx, rm, prev, opts); err != nil {
+		return err
+	}
+	arts, err := RenderMachine(r, rm, RenderOptions{Binary: m.Binary, MachineID: m.MachineID, StaticLeases: true})
+	if err != nil {
+		return err
+	}
+	for _, z := range r.Zones {
+		if z.Name == rm.Zone {
+			a, err := renderZone(z)
+			if err != nil {
+				return err
+			}
+			a.Owner = "machine/" + name
+			arts = append(arts, a)
+		}
+	}
+	for _, b := range r.Bridges {
+		if b.Name == rm.Bridge {
+			as, err := renderBridge(b)
+			if err != nil {
+				return err
+			}
+			arts = append(arts, as...)
+		}
+	}
+
+	undo := &undoLog{}
+	defer func() {
+		if err != nil {
+			if uerr := undo.run(); uerr != nil {
+				err = fmt.Errorf("%w; undoing the partial create also failed: %v (re-run the create to finish it)", err, uerr)
+			} else {
+				err = fmt.Errorf("%w; nothing of machine %s was left behind", err, name)
+			}
+		}
+	}()
+
+	rootCreated, err := m.provisionRoot(ctx, rm, undo)
+	if err != nil {
+		return err
+	}
+	if prev != nil && prev.RootCreated {
+		rootCreated = true
+	}
+	var written []ArtifactRecord
+	for _, a := range arts {
+		if err := m.writeArtifact(a, undo); err != nil {
+			return err
+		}
+		written = append(written, ArtifactRecord{Path: a.Path, Symlink: a.Symlink, InRoot: a.InRoot})
+	}
+	if prev != nil {
+		// Files the previous generation had and this one has not.
+		if err := m.removeStale(prev, written); err != nil {
+			return err
+		}
+	}
+	nm := nat.Machine{Name: name, Link: rm.NATLink, Forwards: rm.Forwards}
+	if len(rm.Forwards) > 0 {
+		if err := m.NAT.Save(nm); err != nil {
+			return fmt.Errorf("saving the NAT definition of %s: %w", name, err)
+		}
+		undo.add(func() error { return m.NAT.Delete(name) })
+	} else if err := m.NAT.Delete(name); err != nil {
+		return err
+	}
+	rec := &Record{
+		Name: name, Ownership: opts.Ownership, Created: m.now(), Updated: m.now(),
+		ConfigFiles: opts.ConfigFiles, Artifacts: written, Allocations: map[string]netip.Prefix{},
+		RootDir: rm.RootDir, RootCreated: rootCreated, Mode: rm.Mode, HostLink: rm.HostLink,
+		Zone: rm.Zone, Bridge: rm.Bridge, Autostart: rm.Spec.Autostart, Generation: 1,
+	}
+	if prev != nil {
+		rec.Created, rec.Generation = prev.Created, prev.Generation+1
+	}
+	for fam, p := range rm.Allocated {
+		rec.Allocations["machine/"+name+"/"+fam] = p
+	}
+	for _, f := range rm.Forwards {
+		rec.Forwards = append(rec.Forwards, f.String())
+	}
+	if err := m.Store.Save(rec); err != nil {
+		return err
+	}
+	undo.add(func() error {
+		if prev != nil {
+			return m.Store.Save(prev)
+		}
+		return m.Store.Delete(name)
+	})
+	if err := m.Units.Reload(ctx); err != nil {
+		return err
+	}
+	if err := m.Networkd.Reload(ctx); err != nil {
+		m.logf("warning: %v", err)
+	}
+	m.logf("created machine %s (%s network, host link %s)", name, rm.Mode, orStr(rm.HostLink, "none"))
+	undo.commit()
+	if opts.Start {
+		return m.Start(ctx, name)
+	}
+	return nil
+}
+
+// checkCreatable refuses to take over a machine that exists and is not ours
+// (or is the other path's) unless forced.
+func (m *Manager) checkCreatable(ctx context.Context, rm *ResolvedMachine, prev *Record, opts CreateOptions) error {
+	name := rm.Name
+	if prev != nil {
+		if prev.Ownership != opts.Ownership && !opts.Force {
+			return fmt.Errorf("machine %s exists and is managed %sly (by nspawnctl %s); use --force to take it over", name, prev.Ownership, map[string]string{OwnerImperative: "create", OwnerDeclarative: "apply"}[prev.Ownership])
+		}
+		if prev.Ownership == OwnerImperative && opts.Ownership == OwnerImperative && !opts.Force {
+			return fmt.Errorf("machine %s exists already; remove it first, or use --force to re-create it from this configuration", name)
+		}
+		return nil
+	}
+	if opts.Force {
+		return nil
+	}
+	if _, err := os.Lstat(m.host(NspawnPath(name))); err == nil {
+		return fmt.Errorf("machine %s exists already (%s) and is not managed by nspawnctl; use --force to take it over", name, NspawnPath(name))
+	}
+	if m.Machines != nil {
+		if _, err := m.Machines.Info(ctx, name); err == nil {
+			return fmt.Errorf("a machine called %s is running and is not managed by nspawnctl; stop it or choose another name (or --force)", name)
+		}
+	}
+	switch rm.RootKind {
+	case "tarball", "bootstrap", "nixos":
+		if _, err := os.Lstat(m.host(rm.RootDir)); err == nil {
+			return fmt.Errorf("the root %s of machine %s exists already, but the configuration asks nspawnctl to create it; remove it, point root.directory at it, or use --force to keep it", rm.RootDir, name)
+		}
+	}
+	return nil
+}
+
+func (m *Manager) writeArtifact(a Artifact, undo *undoLog) error {
+	dst := m.host(a.Path)
+	old, oldErr := os.ReadFile(dst)
+	oldLink, linkErr := os.Readlink(dst)
+	var changed bool
+	var err error
+	if a.Symlink != "" {
+		changed, err = atomicfile.Symlink(a.Symlink, dst)
+	} else {
+		changed, err = atomicfile.Write(dst, a.Content, os.FileMode(a.Mode))
+	}
+	if err != nil {
+		return err
+	}
+	if !changed {
+		return nil
+	}
+	undo.add(func() error {
+		switch {
+		case linkErr == nil:
+			_, err := atomicfile.Symlink(oldLink, dst)
+			return err
+		case oldErr == nil:
+			_, err := atomicfile.Write(dst, old, 0o644)
+			return err
+		default:
+			return removeIfExists(dst)
+		}
+	})
+	return nil
+}
+
+func removeIfExists(p string) error {
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func (m *Manager) removeStale(prev *Record, now []ArtifactRecord) error {
+	keep := map[string]bool{}
+	for _, a := range now {
+		keep[a.Path] = true
+	}
+	for _, a := range prev.Artifacts {
+		if !keep[a.Path] {
+			if err := m.removeArtifact(a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// removeArtifact deletes one file nspawnctl wrote, and its drop-in directory
+// when that becomes empty.
+func (m *Manager) removeArtifact(a ArtifactRecord) error {
+	p := m.host(a.Path)
+	if err := removeIfExists(p); err != nil {
+		return fmt.Errorf("removing %s: %w", a.Path, err)
+	}
+	if dir := filepath.Dir(a.Path); strings.HasSuffix(dir, ".service.d") || strings.HasSuffix(dir, ".wants") {
+		_ = os.Remove(m.host(dir)) // only succeeds when empty
+	}
+	return nil
+}
+
+// provisionRoot makes sure the machine's root exists, creating it for
+// tarball, bootstrap and NixOS roots. It reports whether it created it.
+func (m *Manager) provisionRoot(ctx context.Context, rm *ResolvedMachine, undo *undoLog) (bool, error) {
+	dst := m.host(rm.RootDir)
+	if _, err := os.Stat(dst); err == nil {
+		return false, nil
+	}
+	spec := rm.Spec.Root
+	switch rm.RootKind {
+	case "directory":
+		return false, fmt.Errorf("the root directory %s of machine %s does not exist; create it (e.g. with mmdebstrap), or use root { tarball = ... } or root { bootstrap { ... } }", rm.RootDir, rm.Name)
+	case "image":
+		return false, fmt.Errorf("the image %s of machine %s does not exist", rm.RootDir, rm.Name)
+	}
+	tmp := filepath.Join(filepath.Dir(dst), "."+rm.Name+".nspawnctl-tmp")
+	if err := os.RemoveAll(tmp); err != nil {
+		return false, fmt.Errorf("removing a leftover %s: %w", tmp, err)
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return false, fmt.Errorf("creating %s: %w", tmp, err)
+	}
+	defer os.RemoveAll(tmp)
+	switch rm.RootKind {
+	case "tarball":
+		m.logf("importing %s into %s ...", spec.Tarball, rm.RootDir)
+		if err := m.Run(ctx, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", m.host(spec.Tarball), "-C", tmp); err != nil {
+			return false, fmt.Errorf("importing the tarball %s for machine %s: %w", spec.Tarball, rm.Name, err)
+		}
+	case "bootstrap":
+		b := spec.Bootstrap
+		pkgs := append([]string{"systemd", "dbus", "iproute2"}, b.Packages...)
+		args := []string{"--variant=" + orStr(b.Variant, "minbase"), "--include=" + strings.Join(pkgs, ","), orStr(b.Suite, "bookworm"), tmp}
+		if b.Mirror != "" {
+			args = append(args, b.Mirror)
+		}
+		m.logf("bootstrapping %s (%s) for machine %s with mmdebstrap; this takes a minute ...", orStr(b.Suite, "bookworm"), strings.Join(pkgs, " "), rm.Name)
+		if err := m.Run(ctx, "mmdebstrap", args...); err != nil {
+			return false, fmt.Errorf("bootstrapping the root of machine %s: %w", rm.Name, err)
+		}
+	case "nixos":
+		// A NixOS system brings everything from /nix/store; nspawn only needs
+		// the mount points and an os-release to accept the directory.
+		for _, d := range []string{"etc", "usr", "var", "nix/store", "nix/var/nix"} {
+			if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
+				return false, err
+			}
+		}
+		for _, f := range []string{"etc/os-release", "etc/machine-id"} {
+			if err := os.WriteFile(filepath.Join(tmp, f), nil, 0o644); err != nil {
+				return false, err
+			}
+		}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return false, fmt.Errorf("moving the new root into place at %s: %w", rm.RootDir, err)
+	}
+	undo.add(func() error { return os.RemoveAll(dst) })
+	return true, nil
+}
+
+// Start starts a machine through its unit and waits for systemd's answer.
+// It first checks what the machine needs, so a missing root, zone or bridge
+// is named instead of surfacing as a failed unit.
+func (m *Manager) Start(ctx context.Context, name string) error {
+	rec, err := m.Store.Load(name)
+	if err != nil {
+		return err
+	}
+	if rec != nil {
+		if err := m.checkStartable(rec); err != nil {
+			return err
+		}
+	}
+	unit := UnitName(name)
+	if err := m.Units.ResetFailed(ctx, unit); err != nil {
+		return err
+	}
+	if err := m.Units.Start(ctx, unit); err != nil {
+		return fmt.Errorf("machine %s did not start: %w", name, err)
+	}
+	m.logf("started machine %s", name)
+	return nil
+}
+
+func (m *Manager) checkStartable(rec *Record) error {
+	if _, err := os.Stat(m.host(rec.RootDir)); err != nil {
+		return fmt.Errorf("machine %s cannot start: its root %s is missing (%v); restore it or re-create the machine", rec.Name, rec.RootDir, err)
+	}
+	switch rec.Mode {
+	case networkd.ModeZone:
+		p := filepath.Join(NetworkDir, networkd.FilePrefix+"vz-"+rec.Zone+".network")
+		if _, err := os.Stat(m.host(p)); err != nil {
+			return fmt.Errorf("machine %s cannot start: zone %s is not configured on this host (%s is missing); declare the zone and apply it", rec.Name, rec.Zone, p)
+		}
+	case networkd.ModeBridge:
+		if !m.bridgeExists(rec.Bridge) {
+			return fmt.Errorf("machine %s cannot start: bridge %s does not exist on this host; create it (declare a bridge %q block, or with networkd/ip link) and start again", rec.Name, rec.Bridge, rec.Bridge)
+		}
+	}
+	return nil
+}
+
+func (m *Manager) bridgeExists(name string) bool {
+	if _, err := os.Stat(filepath.Join("/sys/class/net", name, "bridge")); err == nil {
+		return true
+	}
+	// A declared bridge whose .netdev is in place is created by networkd.
+	_, err := os.Stat(m.host(filepath.Join(NetworkDir, networkd.FilePrefix+name+".netdev")))
+	return err == nil
+}
+
+// Stop stops a machine and waits for systemd's answer.
+func (m *Manager) Stop(ctx context.Context, name string) error {
+	if err := m.Units.Stop(ctx, UnitName(name)); err != nil {
+		return fmt.Errorf("machine %s did not stop: %w", name, err)
+	}
+	m.logf("stopped machine %s", name)
+	return nil
+}
+
+// RemoveOptions are the options of Remove.
+type RemoveOptions struct {
+	// KeepRoot keeps a root nspawnctl created (roots it did not create are never removed).
+	KeepRoot bool
+}
+
+// Remove stops a managed machine and deletes exactly what nspawnctl made for
+// it: files and links, its NAT definition (and so its forwards), its
+// allocations, and the root if nspawnctl created it and KeepRoot is false.
+func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) error {
+	rec, err := m.Store.Load(name)
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		return fmt.Errorf("machine %s is not managed by nspawnctl; nothing was removed (remove unmanaged machines with machinectl remove)", name)
+	}
+	if state, err := m.Units.ActiveState(ctx, UnitName(name)); err == nil && state != "inactive" && state != "failed" {
+		if err := m.Stop(ctx, name); err != nil {
+			return err
+		}
+	}
+	_ = m.Units.ResetFailed(ctx, UnitName(name))
+	// Files inside the root go first: removing the root would take them anyway.
+	arts := append([]ArtifactRecord(nil), rec.Artifacts...)
+	sort.SliceStable(arts, func(i, j int) bool { return arts[i].InRoot && !arts[j].InRoot })
+	for _, a := range arts {
+		if err := m.removeArtifact(a); err != nil {
+			return err
+		}
+	}
+	if err := m.NAT.Delete(name); err != nil {
+		return err
+	}
+	if rec.RootCreated && !opts.KeepRoot {
+		m.logf("removing root %s", rec.RootDir)
+		if err := os.RemoveAll(m.host(rec.RootDir)); err != nil {
+			return fmt.Errorf("removing the root %s of machine %s: %w", rec.RootDir, name, err)
+		}
+	}
+	if err := m.Store.Delete(name); err != nil {
+		return err
+	}
+	if err := m.Units.Reload(ctx); err != nil {
+		return err
+	}
+	if err := m.Networkd.Reload(ctx); err != nil {
+		m.logf("warning: %v", err)
+	}
+	m.logf("removed machine %s", name)
+	return nil
+}
+
+// undoLog collects the inverse of each side effect of an operation, to run
+// in reverse when the operation fails part-way.
+type undoLog struct {
+	steps     []func() error
+	committed bool
+}
+
+func (u *undoLog) add(f func() error) { u.steps = append(u.steps, f) }
+
+func (u *undoLog) commit() { u.committed = true }
+
+func (u *undoLog) run() error {
+	if u.committed {
+		return nil
+	}
+	var errs []error
+	for i := len(u.steps) - 1; i >= 0; i-- {
+		if err := u.steps[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ExecRun runs a program with its output going to out; it is Manager.Run in production.
+func ExecRun(out io.Writer) func(ctx context.Context, name string, args ...string) error {
+	return func(ctx context.Context, name string, args ...string) error {
+		cmd := exec.CommandContext(ctx, name, args...)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s failed: %w", name, err)
+		}
+		return nil
+	}
+}

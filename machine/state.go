@@ -1,0 +1,176 @@
+package machine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
+)
+
+// Ownership says which path of nspawnctl manages a machine. Neither path
+// changes the other's machines without --force.
+const (
+	OwnerImperative  = "imperative"  // made by nspawnctl create
+	OwnerDeclarative = "declarative" // made by nspawnctl apply
+)
+
+// Record is what nspawnctl remembers about a machine it manages: exactly
+// what it made, so that remove deletes that and nothing else.
+type Record struct {
+	Name      string    `json:"name"`
+	Ownership string    `json:"ownership"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
+	// ConfigFiles are the configuration files the machine was created from.
+	ConfigFiles []string `json:"config_files,omitempty"`
+	// Artifacts are the files and links nspawnctl wrote for the machine.
+	Artifacts []ArtifactRecord `json:"artifacts"`
+	// Allocations are the subnets allocated to the machine, by allocation key.
+	Allocations map[string]netip.Prefix `json:"allocations,omitempty"`
+	// RootDir is the machine's root; RootCreated says nspawnctl made it
+	// (imported or bootstrapped), so remove may delete it.
+	RootDir     string `json:"root_dir"`
+	RootCreated bool   `json:"root_created,omitempty"`
+	// HostLink, Zone, Bridge and Mode describe the network, for list and status.
+	Mode     string `json:"mode"`
+	HostLink string `json:"host_link,omitempty"`
+	Zone     string `json:"zone,omitempty"`
+	Bridge   string `json:"bridge,omitempty"`
+	// Forwards are the machine's forwards, as nat shows them ("tcp *:8181 -> 10.0.0.2:80").
+	Forwards  []string `json:"forwards,omitempty"`
+	Autostart bool     `json:"autostart,omitempty"`
+	// Generation counts applied configurations (see generations).
+	Generation int `json:"generation"`
+}
+
+// ArtifactRecord is one file or link nspawnctl wrote.
+type ArtifactRecord struct {
+	Path    string `json:"path"`
+	Symlink string `json:"symlink,omitempty"`
+	InRoot  bool   `json:"in_root,omitempty"`
+}
+
+// Store keeps records under DIR/machines/NAME.json. Every change happens
+// under the lock DIR/lock, which also serialises address allocation.
+type Store struct {
+	Dir string
+}
+
+func (s *Store) machinesDir() string { return filepath.Join(s.Dir, "machines") }
+
+func (s *Store) path(name string) string { return filepath.Join(s.machinesDir(), name+".json") }
+
+// Lock takes the state lock, waiting up to timeout for another nspawnctl to
+// release it. The returned function releases it.
+func (s *Store) Lock(timeout time.Duration) (unlock func(), err error) {
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating state directory %s: %w", s.Dir, err)
+	}
+	lockPath := filepath.Join(s.Dir, "lock")
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening state lock %s: %w", lockPath, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", lockPath, err)
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("another nspawnctl holds the state lock %s; wait for it to finish and retry", lockPath)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Load returns the record of machine name, or (nil, nil) if there is none.
+func (s *Store) Load(name string) (*Record, error) {
+	b, err := os.ReadFile(s.path(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading state of machine %s: %w", name, err)
+	}
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("state file %s is corrupt (%v); move it away and re-create the machine", s.path(name), err)
+	}
+	return &r, nil
+}
+
+// Save writes rec atomically.
+func (s *Store) Save(rec *Record) error {
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = atomicfile.Write(s.path(rec.Name), append(b, '\n'), 0o644)
+	return err
+}
+
+// Delete removes the record of machine name; a missing record is no error.
+func (s *Store) Delete(name string) error {
+	if err := os.Remove(s.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing state of machine %s: %w", name, err)
+	}
+	return nil
+}
+
+// List returns every record, sorted by name.
+func (s *Store) List() ([]*Record, error) {
+	entries, err := os.ReadDir(s.machinesDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing state directory %s: %w", s.machinesDir(), err)
+	}
+	var out []*Record
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || e.IsDir() {
+			continue
+		}
+		r, err := s.Load(name)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Allocations returns every recorded allocation except those of the
+// machines in skip: Pinned for machines being (re)created, Taken for others.
+func Allocations(recs []*Record, skip map[string]bool) (pinned map[string]netip.Prefix, taken []netip.Prefix) {
+	pinned = map[string]netip.Prefix{}
+	for _, r := range recs {
+		for k, p := range r.Allocations {
+			if skip[r.Name] {
+				pinned[k] = p
+			} else {
+				taken = append(taken, p)
+			}
+		}
+	}
+	return pinned, taken
+}

@@ -1,0 +1,105 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sort"
+)
+
+// Status is what list and status show about a machine.
+type Status struct {
+	Name string `json:"name"`
+	// Managed is "imperative", "declarative" or "unmanaged".
+	Managed   string       `json:"managed"`
+	State     string       `json:"state"` // the unit's ActiveState, or machined's state for unmanaged machines
+	Running   bool         `json:"running"`
+	Leader    uint32       `json:"leader,omitempty"`
+	Addresses []netip.Addr `json:"addresses"`
+	Mode      string       `json:"network,omitempty"`
+	HostLink  string       `json:"host_link,omitempty"`
+	// HostLinkAltName is the full name nspawn gives a shortened link as an altname.
+	HostLinkAltName string   `json:"host_link_altname,omitempty"`
+	Zone            string   `json:"zone,omitempty"`
+	Bridge          string   `json:"bridge,omitempty"`
+	Forwards        []string `json:"forwards"`
+	Autostart       bool     `json:"autostart"`
+	RootDir         string   `json:"root,omitempty"`
+	Generation      int      `json:"generation,omitempty"`
+}
+
+// List returns the status of every managed machine and of every machine
+// machined knows that nspawnctl does not manage.
+func (m *Manager) List(ctx context.Context) ([]Status, error) {
+	recs, err := m.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	running, err := m.Machines.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]MachineInfo{}
+	for _, r := range running {
+		byName[r.Name] = r
+	}
+	var out []Status
+	for _, rec := range recs {
+		info, ok := byName[rec.Name]
+		delete(byName, rec.Name)
+		out = append(out, m.status(ctx, rec, info, ok))
+	}
+	for _, info := range byName {
+		out = append(out, m.status(ctx, nil, info, true))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Status returns one machine's status; ErrNoMachine when it is neither
+// managed nor known to machined.
+func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
+	rec, err := m.Store.Load(name)
+	if err != nil {
+		return Status{}, err
+	}
+	info, err := m.Machines.Info(ctx, name)
+	running := err == nil
+	if err != nil && !errors.Is(err, ErrNoMachine) {
+		return Status{}, err
+	}
+	if rec == nil && !running {
+		return Status{}, err
+	}
+	return m.status(ctx, rec, info, running), nil
+}
+
+func (m *Manager) status(ctx context.Context, rec *Record, info MachineInfo, running bool) Status {
+	s := Status{Name: info.Name, Managed: "unmanaged", Running: running, Leader: info.Leader, Forwards: []string{}, Addresses: []netip.Addr{}}
+	if running {
+		s.State = info.State
+		if addrs, err := m.Machines.Addresses(ctx, info.Name); err == nil {
+			s.Addresses = addrs
+		}
+	}
+	if rec == nil {
+		return s
+	}
+	s.Name, s.Managed = rec.Name, rec.Ownership
+	s.Mode, s.HostLink, s.Zone, s.Bridge = rec.Mode, rec.HostLink, rec.Zone, rec.Bridge
+	if rec.HostLink != "" {
+		full := "ve-" + rec.Name
+		if rec.Mode != "veth" {
+			full = "vb-" + rec.Name
+		}
+		if full != rec.HostLink {
+			s.HostLinkAltName = full
+		}
+	}
+	s.Forwards = append(s.Forwards, rec.Forwards...)
+	s.Autostart, s.RootDir, s.Generation = rec.Autostart, rec.RootDir, rec.Generation
+	if state, err := m.Units.ActiveState(ctx, UnitName(rec.Name)); err == nil {
+		s.State = state
+	}
+	return s
+}

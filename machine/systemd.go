@@ -1,0 +1,162 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	sd "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+)
+
+// Units is what nspawnctl needs of the service manager. The real
+// implementation talks to systemd over D-Bus; tests may fake it.
+type Units interface {
+	// Start starts unit and waits until its job finished; a job that does not
+	// end in "done" is an error naming the result.
+	Start(ctx context.Context, unit string) error
+	// Stop stops unit and waits for the job.
+	Stop(ctx context.Context, unit string) error
+	// Reload makes systemd re-read unit files (daemon-reload).
+	Reload(ctx context.Context) error
+	// ResetFailed clears a failed unit's state, so a new start is not refused.
+	ResetFailed(ctx context.Context, unit string) error
+	// ActiveState returns the unit's ActiveState (active, inactive, failed, ...).
+	ActiveState(ctx context.Context, unit string) (string, error)
+}
+
+// SystemdUnits implements Units over systemd's D-Bus API. It reconnects once
+// when the connection was closed (systemd re-executed, or the bus restarted)
+// instead of failing every later call.
+type SystemdUnits struct {
+	mu   sync.Mutex
+	conn *sd.Conn
+}
+
+// NewSystemdUnits connects to systemd.
+func NewSystemdUnits(ctx context.Context) (*SystemdUnits, error) {
+	u := &SystemdUnits{}
+	if _, err := u.get(ctx); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// Close closes the D-Bus connection.
+func (u *SystemdUnits) Close() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.conn != nil {
+		u.conn.Close()
+		u.conn = nil
+	}
+}
+
+func (u *SystemdUnits) get(ctx context.Context) (*sd.Conn, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.conn != nil && u.conn.Connected() {
+		return u.conn, nil
+	}
+	if u.conn != nil {
+		u.conn.Close()
+	}
+	c, err := sd.NewWithContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to systemd over D-Bus: %w (is this a systemd host, and are you root?)", err)
+	}
+	u.conn = c
+	return c, nil
+}
+
+// call runs fn with a connection, retrying once on a closed connection.
+func (u *SystemdUnits) call(ctx context.Context, fn func(*sd.Conn) error) error {
+	for attempt := 0; ; attempt++ {
+		c, err := u.get(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn(c)
+		if err == nil || attempt > 0 || !isClosed(err) {
+			return err
+		}
+	}
+}
+
+func isClosed(err error) bool {
+	return errors.Is(err, dbus.ErrClosed) || strings.Contains(err.Error(), "connection closed")
+}
+
+func (u *SystemdUnits) job(ctx context.Context, verb, unit string, start func(*sd.Conn, chan<- string) (int, error)) error {
+	ch := make(chan string, 1)
+	if err := u.call(ctx, func(c *sd.Conn) error { _, err := start(c, ch); return err }); err != nil {
+		return fmt.Errorf("%s %s: %w", verb, unit, err)
+	}
+	select {
+	case res := <-ch:
+		if res != "done" {
+			return fmt.Errorf("%s %s: the job ended %q; see journalctl -u %s", verb, unit, res, unit)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s %s: gave up waiting for the job: %w; it may still finish, see systemctl status %s", verb, unit, ctx.Err(), unit)
+	}
+}
+
+// Start implements Units.
+func (u *SystemdUnits) Start(ctx context.Context, unit string) error {
+	return u.job(ctx, "starting", unit, func(c *sd.Conn, ch chan<- string) (int, error) {
+		return c.StartUnitContext(ctx, unit, "replace", ch)
+	})
+}
+
+// Stop implements Units.
+func (u *SystemdUnits) Stop(ctx context.Context, unit string) error {
+	return u.job(ctx, "stopping", unit, func(c *sd.Conn, ch chan<- string) (int, error) {
+		return c.StopUnitContext(ctx, unit, "replace", ch)
+	})
+}
+
+// Reload implements Units.
+func (u *SystemdUnits) Reload(ctx context.Context) error {
+	if err := u.call(ctx, func(c *sd.Conn) error { return c.ReloadContext(ctx) }); err != nil {
+		return fmt.Errorf("reloading systemd's unit files: %w", err)
+	}
+	return nil
+}
+
+// ResetFailed implements Units. A unit that is not failed (or not loaded) is fine.
+func (u *SystemdUnits) ResetFailed(ctx context.Context, unit string) error {
+	err := u.call(ctx, func(c *sd.Conn) error { return c.ResetFailedUnitContext(ctx, unit) })
+	var de dbus.Error
+	if errors.As(err, &de) && (strings.HasSuffix(de.Name, "NoSuchUnit") || strings.HasSuffix(de.Name, "UnitNotLoaded")) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("resetting the failed state of %s: %w", unit, err)
+	}
+	return nil
+}
+
+// ActiveState implements Units.
+func (u *SystemdUnits) ActiveState(ctx context.Context, unit string) (string, error) {
+	var state string
+	err := u.call(ctx, func(c *sd.Conn) error {
+		p, err := c.GetUnitPropertyContext(ctx, unit, "ActiveState")
+		if err != nil {
+			return err
+		}
+		s, ok := p.Value.Value().(string)
+		if !ok {
+			return fmt.Errorf("unexpected ActiveState %v", p.Value)
+		}
+		state = s
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("reading the state of %s: %w", unit, err)
+	}
+	return state, nil
+}
