@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nspawnctl/nspawnctl/internal/unitfile"
+	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
 // Checks on single values. Each returns "" when the value is fine, or a
@@ -109,8 +110,16 @@ func parsePort(s string) (uint16, string) {
 func parseCIDR(s string) (netip.Prefix, string) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		if _, aerr := netip.ParseAddr(s); aerr == nil {
-			return netip.Prefix{}, fmt.Sprintf("%q has no prefix length; write it in CIDR form, e.g. %s/24 or %s/64", s, s, s)
+		if a, aerr := netip.ParseAddr(s); aerr == nil && a.Zone() == "" {
+			length := "24"
+			if a.Is6() {
+				length = "64"
+			}
+			return netip.Prefix{}, fmt.Sprintf("%q has no prefix length; write it in CIDR form, e.g. %s/%s", s, s, length)
+		}
+		if strings.Contains(s, "%") {
+			// netip refuses zones in prefixes; say so rather than "not CIDR".
+			return netip.Prefix{}, fmt.Sprintf("%q has a zone index, which a configured address cannot have", s)
 		}
 		return netip.Prefix{}, fmt.Sprintf("%q is not an address in CIDR form (like 10.0.0.1/24 or fd00::1/64)", s)
 	}
@@ -136,14 +145,31 @@ var (
 	capabilityRE = regexp.MustCompile(`^CAP_[A-Z_]+$`)
 	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// timespanRE accepts systemd time spans such as "90", "90s", "2min 30s", "infinity".
-	timespanRE = regexp.MustCompile(`^(infinity|([0-9]+(\.[0-9]+)?\s*(us|usec|ms|msec|s|sec|second|seconds|m|min|minute|minutes|h|hr|hour|hours|d|day|days|w|week|weeks)?\s*)+)$`)
+	// Only spaces separate its parts: \s would let a newline through into TimeoutStartSec=.
+	timespanRE = regexp.MustCompile(`^(infinity|([0-9]+(\.[0-9]+)? *(us|usec|ms|msec|s|sec|second|seconds|m|min|minute|minutes|h|hr|hour|hours|d|day|days|w|week|weeks)? *)+)$`)
 	// sizeRE accepts systemd sizes ("512M", "2G", "infinity") and percentages.
 	sizeRE    = regexp.MustCompile(`^(infinity|[0-9]+(\.[0-9]+)?[KMGTPE]?|[0-9]+(\.[0-9]+)?%)$`)
 	hexRE     = regexp.MustCompile(`^(0x)?[0-9a-fA-F]{1,16}$`)
 	percentRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?%$`)
-	// ifaceRE is what a host interface name may contain (kernel and systemd rules).
-	ifaceRE = regexp.MustCompile(`^[^\s/:%]{1,15}$`)
 )
+
+// validIfname reports whether s is an interface name systemd accepts. It
+// replaces a regular expression that let control characters through, which
+// then reached Bridge=, MACVLAN= and [Match] Name= lines.
+func validIfname(s string) bool { return networkd.ValidIfname(s) == nil }
+
+// cmdlinePathProblem checks a path that nspawnctl puts on an ExecStart=
+// command line of a unit drop-in, where systemd expands % specifiers and $
+// variables and interprets quotes and backslashes.
+func cmdlinePathProblem(p string) string {
+	if msg := absPathProblem(p); msg != "" {
+		return msg
+	}
+	if strings.ContainsAny(p, "%$\\\"'") {
+		return "the path contains '%', '$', a quote or a backslash, which systemd would expand or unquote on the ExecStart= line it goes on"
+	}
+	return ""
+}
 
 // oneOf returns "" when v is one of allowed, else a sentence listing them.
 func oneOf(v string, allowed ...string) string {

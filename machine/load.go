@@ -85,14 +85,31 @@ func (p *Parser) ParseSource(name string, src []byte) (*File, hcl.Diagnostics) {
 		f, diags = p.p.ParseHCL(src, name)
 	}
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, asSentences(diags)
 	}
 	var out File
 	diags = append(diags, gohcl.DecodeBody(f.Body, nil, &out)...)
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, asSentences(diags)
 	}
-	return &out, diags
+	return &out, asSentences(diags)
+}
+
+// asSentences makes the details of HCL's own diagnostics full sentences, as
+// nspawnctl's are: a few of gohcl's (e.g. "Unsuitable value: a bool is
+// required") lack the final full stop, and some have no detail at all.
+func asSentences(diags hcl.Diagnostics) hcl.Diagnostics {
+	for _, d := range diags {
+		detail := strings.TrimSpace(d.Detail)
+		if detail == "" {
+			detail = d.Summary
+		}
+		if detail != "" && !strings.HasSuffix(detail, ".") && !strings.HasSuffix(detail, "?") && !strings.HasSuffix(detail, "!") {
+			detail += "."
+		}
+		d.Detail = detail
+	}
+	return diags
 }
 
 // Load reads, parses and decodes the given files and merges them into one

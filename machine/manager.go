@@ -137,28 +137,9 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	if err := m.checkCreatable(ctx, rm, prev, opts); err != nil {
 		return err
 	}
-	arts, err := RenderMachine(r, rm, RenderOptions{Binary: m.Binary, MachineID: m.MachineID, StaticLeases: true})
+	arts, err := m.machineArtifacts(r, rm)
 	if err != nil {
 		return err
-	}
-	for _, z := range r.Zones {
-		if z.Name == rm.Zone {
-			a, err := renderZone(z)
-			if err != nil {
-				return err
-			}
-			a.Owner = "machine/" + name
-			arts = append(arts, a)
-		}
-	}
-	for _, b := range r.Bridges {
-		if b.Name == rm.Bridge {
-			as, err := renderBridge(b)
-			if err != nil {
-				return err
-			}
-			arts = append(arts, as...)
-		}
 	}
 
 	undo := &undoLog{}
@@ -205,10 +186,13 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 		Name: name, Ownership: opts.Ownership, Created: m.now(), Updated: m.now(),
 		ConfigFiles: opts.ConfigFiles, Artifacts: written, Allocations: map[string]netip.Prefix{},
 		RootDir: rm.RootDir, RootCreated: rootCreated, Mode: rm.Mode, HostLink: rm.HostLink,
-		Zone: rm.Zone, Bridge: rm.Bridge, Autostart: rm.Spec.Autostart, Generation: 1,
+		Zone: rm.Zone, Bridge: rm.Bridge, Autostart: rm.Spec.Autostart, Activation: rm.Spec.Activation,
 	}
 	if prev != nil {
-		rec.Created, rec.Generation = prev.Created, prev.Generation+1
+		rec.Created = prev.Created
+	}
+	if rec.Generation, err = m.Store.nextGeneration(name); err != nil {
+		return err
 	}
 	for fam, p := range rm.Allocated {
 		rec.Allocations["machine/"+name+"/"+fam] = p
@@ -225,6 +209,10 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 		}
 		return m.Store.Delete(name)
 	})
+	gen := &Generation{Number: rec.Generation, Time: m.now(), ConfigFiles: opts.ConfigFiles, Artifacts: arts, NAT: nm, Record: *rec}
+	if err := m.Store.SaveGeneration(name, gen); err != nil {
+		return err
+	}
 	if err := m.Units.Reload(ctx); err != nil {
 		return err
 	}
@@ -485,7 +473,14 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 	// Files inside the root go first: removing the root would take them anyway.
 	arts := append([]ArtifactRecord(nil), rec.Artifacts...)
 	sort.SliceStable(arts, func(i, j int) bool { return arts[i].InRoot && !arts[j].InRoot })
+	shared, err := m.sharedPaths(name)
+	if err != nil {
+		return err
+	}
 	for _, a := range arts {
+		if shared[a.Path] {
+			continue // a zone or bridge file another machine still uses
+		}
 		if err := m.removeArtifact(a); err != nil {
 			return err
 		}
@@ -499,6 +494,9 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 			return fmt.Errorf("removing the root %s of machine %s: %w", rec.RootDir, name, err)
 		}
 	}
+	if err := m.Store.DeleteGenerations(name); err != nil {
+		return err
+	}
 	if err := m.Store.Delete(name); err != nil {
 		return err
 	}
@@ -510,6 +508,25 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 	}
 	m.logf("removed machine %s", name)
 	return nil
+}
+
+// sharedPaths returns the artefact paths that machines other than name
+// also recorded: zone and bridge files, which go with their last user.
+func (m *Manager) sharedPaths(name string) (map[string]bool, error) {
+	recs, err := m.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, r := range recs {
+		if r.Name == name {
+			continue
+		}
+		for _, a := range r.Artifacts {
+			out[a.Path] = true
+		}
+	}
+	return out, nil
 }
 
 // undoLog collects the inverse of each side effect of an operation, to run

@@ -48,6 +48,8 @@ type Record struct {
 	// Forwards are the machine's forwards, as nat shows them ("tcp *:8181 -> 10.0.0.2:80").
 	Forwards  []string `json:"forwards,omitempty"`
 	Autostart bool     `json:"autostart,omitempty"`
+	// Activation is the machine's activation strategy (auto, restart, reload, none).
+	Activation string `json:"activation,omitempty"`
 	// Generation counts applied configurations (see generations).
 	Generation int `json:"generation"`
 }

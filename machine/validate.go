@@ -45,7 +45,20 @@ type validator struct {
 type usedPrefix struct {
 	p     netip.Prefix
 	owner string
-	rng   *hcl.Range
+	// segment names the link the prefix is on ("machine NAME" for both ends
+	// of a veth link, "zone NAME", "bridge NAME", "lan IFACE"): prefixes on
+	// one segment are meant to share a subnet; empty means owner.
+	segment string
+	// addr is the configured interface address, for duplicate checks within a segment.
+	addr netip.Addr
+	rng  *hcl.Range
+}
+
+func (u usedPrefix) seg() string {
+	if u.segment != "" {
+		return u.segment
+	}
+	return u.owner
 }
 
 func (v *validator) errf(r *hcl.Range, summary, detail string, args ...any) {
@@ -103,7 +116,7 @@ func (v *validator) defaults() {
 		v.out.StateDir = d.StateDir
 	}
 	if d.MachinesDir != "" {
-		if msg := absPathProblem(d.MachinesDir); msg != "" {
+		if msg := cmdlinePathProblem(d.MachinesDir); msg != "" {
 			v.errf(diag.Attr(d.Body, "machines_dir", d.DefRange), "Invalid machines directory", "machines_dir %q: %s.", d.MachinesDir, msg)
 		}
 		v.out.MachinesDir = d.MachinesDir
@@ -216,8 +229,8 @@ func (v *validator) checkList(body hcl.Body, attr string, vals []string, fallbac
 	return ok
 }
 
-// addresses parses a list of interface addresses.
-func (v *validator) addresses(body hcl.Body, attr string, vals []string, fallback hcl.Range, owner string) []netip.Prefix {
+// addresses parses a list of interface addresses of owner on link segment.
+func (v *validator) addresses(body hcl.Body, attr string, vals []string, fallback hcl.Range, owner, segment string) []netip.Prefix {
 	var out []netip.Prefix
 	for i, s := range vals {
 		rng := diag.Elem(body, attr, i, fallback)
@@ -235,7 +248,7 @@ func (v *validator) addresses(body hcl.Body, attr string, vals []string, fallbac
 			continue
 		}
 		out = append(out, p)
-		v.used = append(v.used, usedPrefix{p: p.Masked(), owner: owner, rng: rng})
+		v.used = append(v.used, usedPrefix{p: p.Masked(), owner: owner, segment: segment, addr: p.Addr(), rng: rng})
 	}
 	return out
 }
@@ -251,15 +264,38 @@ func (v *validator) extra(body hcl.Body, attr string, val cty.Value, fallback hc
 	}
 }
 
-// overlaps reports explicitly configured prefixes that overlap across owners.
+// overlaps reports explicitly configured prefixes that overlap across link
+// segments, and addresses configured twice on one segment. Each problem is
+// reported at whichever of the two comes later in the sources.
 func (v *validator) overlaps() {
 	for i := range v.used {
 		for j := i + 1; j < len(v.used); j++ {
 			a, b := v.used[i], v.used[j]
-			if a.owner == b.owner || !a.p.Overlaps(b.p) {
+			if later(a.rng, b.rng) {
+				a, b = b, a
+			}
+			if a.seg() == b.seg() {
+				if a.addr.IsValid() && a.addr == b.addr {
+					v.errf(b.rng, "Duplicate address", "%s of %s is already the address of %s (at %s). Give every interface on a link its own address.", b.addr, b.owner, a.owner, a.rng)
+				}
+				continue
+			}
+			if !a.p.Overlaps(b.p) {
 				continue
 			}
 			v.errf(b.rng, "Overlapping addresses", "%s of %s overlaps %s of %s (at %s). Each machine, zone and bridge needs its own subnet; change one of them.", b.p, b.owner, a.p, a.owner, a.rng)
 		}
 	}
+}
+
+// later reports whether range a starts after range b in the sources (by
+// file name, then offset), so that a diagnostic lands on the second one.
+func later(a, b *hcl.Range) bool {
+	if a == nil || b == nil {
+		return b == nil && a != nil
+	}
+	if a.Filename != b.Filename {
+		return a.Filename > b.Filename
+	}
+	return a.Start.Byte > b.Start.Byte
 }

@@ -15,8 +15,8 @@ import (
 func (v *validator) bridges() {
 	for _, b := range v.cfg.Bridges {
 		rb := &ResolvedBridge{Spec: b, Name: b.Name}
-		rb.Addrs = v.addresses(b.Body, "address", b.Address, b.DefRange, "bridge "+b.Name)
-		if b.Uplink != "" && !ifaceRE.MatchString(b.Uplink) {
+		rb.Addrs = v.addresses(b.Body, "address", b.Address, b.DefRange, "bridge "+b.Name, "")
+		if b.Uplink != "" && !validIfname(b.Uplink) {
 			v.errf(diag.Attr(b.Body, "uplink", b.DefRange), "Invalid uplink", "uplink %q is not a valid interface name (1 to 15 characters, no spaces, '/', ':' or '%%').", b.Uplink)
 		}
 		if b.DHCP != "" {
@@ -35,7 +35,7 @@ func (v *validator) zones() {
 	for _, z := range v.cfg.Zones {
 		link, _ := networkd.ZoneLinkName(z.Name)
 		rz := &ResolvedZone{Spec: z, Name: z.Name, Link: link}
-		rz.Addrs = v.addresses(z.Body, "address", z.Address, z.DefRange, "zone "+z.Name)
+		rz.Addrs = v.addresses(z.Body, "address", z.Address, z.DefRange, "zone "+z.Name, "")
 		if z.Pool != "" {
 			v.pool(z.Body, z.Pool, z.DefRange, 24)
 		}
@@ -54,12 +54,18 @@ func (v *validator) masquerade(body hcl.Body, val string, fallback hcl.Range) {
 	}
 }
 
-// pool checks a per-block IPv4 pool that must hold subnets of size bits.
-func (v *validator) pool(body hcl.Body, val string, fallback hcl.Range, bits int) (netip.Prefix, bool) {
+// poolProblem parses a per-block IPv4 pool that must hold subnets of size bits.
+func poolProblem(val string, bits int) (netip.Prefix, string) {
 	p, msg := parseNetwork(val)
 	if msg == "" && (!p.Addr().Is4() || p.Bits() > bits) {
 		msg = fmt.Sprintf("%s must be an IPv4 prefix of /%d or shorter", val, bits)
 	}
+	return p, msg
+}
+
+// pool checks a per-block IPv4 pool that must hold subnets of size bits.
+func (v *validator) pool(body hcl.Body, val string, fallback hcl.Range, bits int) (netip.Prefix, bool) {
+	p, msg := poolProblem(val, bits)
 	if msg != "" {
 		v.errf(diag.Attr(body, "pool", fallback), "Invalid pool", "pool: %s.", msg)
 		return netip.Prefix{}, false
@@ -170,7 +176,12 @@ func (v *validator) root(m *Machine, rm *ResolvedMachine) {
 			return
 		}
 		set = append(set, attr)
-		if msg := absPathProblem(val); msg != "" {
+		problem := absPathProblem
+		if attr == "directory" || attr == "image" {
+			// These may end up on the drop-in's ExecStart= line (see renderDropIn).
+			problem = cmdlinePathProblem
+		}
+		if msg := problem(val); msg != "" {
 			v.errf(diag.Attr(r.Body, attr, r.DefRange), "Invalid root path", "%s %q: %s.", attr, val, msg)
 		}
 	}
@@ -319,7 +330,7 @@ func (v *validator) network(m *Machine, rm *ResolvedMachine) {
 		rm.Bridge = n.Bridge
 		rm.HostLink = networkd.BridgePortName(m.Name)
 		rm.NATLink = n.Bridge
-		if !ifaceRE.MatchString(n.Bridge) {
+		if !validIfname(n.Bridge) {
 			v.errf(diag.Attr(n.Body, "bridge", n.DefRange), "Invalid bridge name", "bridge %q is not a valid interface name.", n.Bridge)
 		} else if b := v.bridge(n.Bridge); b != nil {
 			b.Members = append(b.Members, m.Name)
@@ -337,7 +348,7 @@ func (v *validator) network(m *Machine, rm *ResolvedMachine) {
 			v.errf(modeRange, "Missing parent interface", "mode %q needs the host interface(s) to attach to: set %s = [\"eth0\"].", mode, attr)
 		}
 		for i, p := range parents {
-			if !ifaceRE.MatchString(p) {
+			if !validIfname(p) {
 				v.errf(diag.Elem(n.Body, attr, i, n.DefRange), "Invalid interface name", "%s: %q is not a valid interface name.", attr, p)
 			}
 		}
@@ -349,18 +360,32 @@ func (v *validator) network(m *Machine, rm *ResolvedMachine) {
 	}
 	if c := n.Container; c != nil && mode != networkd.ModeHost && mode != networkd.ModeNone {
 		owner := "machine " + m.Name
-		rm.ContainerAddrs = v.addresses(c.Body, "address", c.Address, c.DefRange, owner+" (container)")
+		// The container's addresses live on the link it is attached to, whose
+		// other ends (host side, zone, bridge, other members) share the subnet.
+		segment := owner
+		switch mode {
+		case networkd.ModeZone:
+			segment = "zone " + n.Zone
+		case networkd.ModeBridge:
+			segment = "bridge " + n.Bridge
+		case networkd.ModeMacvlan, networkd.ModeIpvlan:
+			segment = "lan " + strings.Join(rm.Parents, ",")
+		}
+		rm.ContainerAddrs = v.addresses(c.Body, "address", c.Address, c.DefRange, owner+" (container)", segment)
 		for i, g := range c.Gateway {
 			a, err := netip.ParseAddr(g)
-			if err != nil {
-				v.errf(diag.Elem(c.Body, "gateway", i, c.DefRange), "Invalid gateway", "gateway: %q is not an IP address (no prefix length).", g)
+			if err != nil || a.Zone() != "" {
+				// A zone would be rendered verbatim into Gateway=, and networkd takes none there.
+				v.errf(diag.Elem(c.Body, "gateway", i, c.DefRange), "Invalid gateway", "gateway: %q is not an IP address (no prefix length, no zone index).", g)
 				continue
 			}
 			rm.Gateways = append(rm.Gateways, a)
 		}
 		for i, d := range c.DNS {
-			if _, err := netip.ParseAddr(d); err != nil {
-				v.errf(diag.Elem(c.Body, "dns", i, c.DefRange), "Invalid DNS server", "dns: %q is not an IP address.", d)
+			// networkd's DNS= takes ADDRESS%IFNAME; the zone is rendered
+			// verbatim, so it must be an interface name, not arbitrary bytes.
+			if a, err := netip.ParseAddr(d); err != nil || a.Zone() != "" && !validIfname(a.Zone()) {
+				v.errf(diag.Elem(c.Body, "dns", i, c.DefRange), "Invalid DNS server", "dns: %q is not an IP address (optionally with %%INTERFACE).", d)
 			}
 		}
 		if c.DHCP != "" {
@@ -376,7 +401,7 @@ func (v *validator) network(m *Machine, rm *ResolvedMachine) {
 var networkdNetworkDefault = networkd.Network{}
 
 func (v *validator) hostConfig(h *networkd.HostConfig, rm *ResolvedMachine) {
-	rm.HostAddrs = v.addresses(h.Body, "address", h.Address, h.DefRange, "machine "+rm.Name)
+	rm.HostAddrs = v.addresses(h.Body, "address", h.Address, h.DefRange, "machine "+rm.Name, "")
 	if h.Pool != "" {
 		v.pool(h.Body, h.Pool, h.DefRange, 28)
 	}
@@ -399,7 +424,7 @@ func (v *validator) hostConfig(h *networkd.HostConfig, rm *ResolvedMachine) {
 		}
 	}
 	if pd := h.PrefixDelegation; pd != nil {
-		if pd.Uplink != "" && pd.Uplink != ":auto" && pd.Uplink != ":self" && !ifaceRE.MatchString(pd.Uplink) {
+		if pd.Uplink != "" && pd.Uplink != ":auto" && pd.Uplink != ":self" && !validIfname(pd.Uplink) {
 			v.errf(diag.Attr(pd.Body, "uplink", pd.DefRange), "Invalid uplink", "uplink %q is not an interface name, \":auto\" or \":self\".", pd.Uplink)
 		}
 		if pd.SubnetID != "" && !hexRE.MatchString(pd.SubnetID) {
@@ -407,7 +432,7 @@ func (v *validator) hostConfig(h *networkd.HostConfig, rm *ResolvedMachine) {
 		}
 	}
 	for i, u := range h.ProxyNDP {
-		if !ifaceRE.MatchString(u) {
+		if !validIfname(u) {
 			v.errf(diag.Elem(h.Body, "proxy_ndp", i, h.DefRange), "Invalid uplink", "proxy_ndp: %q is not an interface name.", u)
 		}
 	}

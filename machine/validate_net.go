@@ -91,7 +91,10 @@ func (v *validator) allocate() {
 		if !hasFamily(z.Addrs, true) {
 			pool := v.out.ZoneIPv4Pool
 			if s.Pool != "" {
-				pool, _ = parseNetwork(s.Pool)
+				var msg string
+				if pool, msg = poolProblem(s.Pool, 24); msg != "" {
+					continue // reported already; allocating from it would only add noise
+				}
 			}
 			if p, ok := v.subnet(pool, 24, "zone/"+z.Name+"/ipv4", s.DefRange.Ptr()); ok {
 				z.Addrs = append(z.Addrs, netip.PrefixFrom(nth(p, 1), 24))
@@ -145,13 +148,16 @@ func (v *validator) allocateVeth(m *ResolvedMachine) {
 	}
 	rng := m.Spec.DefRange.Ptr()
 	if !hasFamily(m.HostAddrs, true) {
-		pool := v.out.IPv4Pool
+		pool, msg := v.out.IPv4Pool, ""
 		if host != nil && host.Pool != "" {
-			pool, _ = parseNetwork(host.Pool)
+			pool, msg = poolProblem(host.Pool, 28)
 		}
-		if p, ok := v.subnet(pool, 28, "machine/"+m.Name+"/ipv4", rng); ok {
-			m.Allocated["ipv4"] = p
-			m.HostAddrs = append(m.HostAddrs, netip.PrefixFrom(nth(p, 1), 28))
+		// An invalid pool is reported already; allocating from it would only add noise.
+		if msg == "" {
+			if p, ok := v.subnet(pool, 28, "machine/"+m.Name+"/ipv4", rng); ok {
+				m.Allocated["ipv4"] = p
+				m.HostAddrs = append(m.HostAddrs, netip.PrefixFrom(nth(p, 1), 28))
+			}
 		}
 	}
 	if (host == nil || boolOr(host.ULA, true)) && !hasFamily(m.HostAddrs, false) {
@@ -334,11 +340,11 @@ func (v *validator) resolveForward(m *ResolvedMachine, pf *parsedForward) {
 		n++
 	}
 	if n == 0 {
-		fam := "an IPv4 or IPv6"
+		fam := "IPv4 or IPv6"
 		if pf.addr.IsValid() && pf.addr.Is6() {
-			fam = "an IPv6"
+			fam = "IPv6"
 		} else if pf.addr.IsValid() {
-			fam = "an IPv4"
+			fam = "IPv4"
 		}
 		v.errf(pf.spec.DefRange.Ptr(), "Forward has no target", "Machine %s has no static %s address to forward to (and allow_from must include that family). Give it container { address = [...] }, or use mode veth or a zone, where nspawnctl allocates one.", m.Name, fam)
 	}
@@ -486,7 +492,7 @@ func (v *validator) nebula(m *Machine, rm *ResolvedMachine) {
 	if n.MTU != nil && (*n.MTU < 576 || *n.MTU > 9001) {
 		v.errf(diag.Attr(n.Body, "mtu", n.DefRange), "Invalid MTU", "mtu must be between 576 and 9001 (Nebula's default is 1300).")
 	}
-	if n.Device != "" && !ifaceRE.MatchString(n.Device) {
+	if n.Device != "" && !validIfname(n.Device) {
 		v.errf(diag.Attr(n.Body, "device", n.DefRange), "Invalid device name", "device %q is not a valid interface name.", n.Device)
 	}
 	v.checkList(n.Body, "groups", n.Groups, n.DefRange)

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/nspawnctl/nspawnctl/internal/linediff"
 )
 
 // Update is true when the tests were started with -update.
@@ -35,56 +37,9 @@ func Check(t testing.TB, path string, got []byte) {
 		t.Fatalf("golden file %s: %v (run go test with -update to create it)", path, err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the output (run go test with -update and review the diff):\n%s", path, Diff(string(want), string(got)))
+		t.Errorf("%s differs from the output (run go test with -update and review the diff):\n%s", path, linediff.Diff(string(want), string(got)))
 	}
 }
 
-// Diff returns a line diff of want and got, marking lines only in want with
-// "-" and lines only in got with "+". It is meant for test failure messages.
-func Diff(want, got string) string {
-	w := splitLines(want)
-	g := splitLines(got)
-	// Longest common subsequence table; golden files are small.
-	lcs := make([][]int, len(w)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(g)+1)
-	}
-	for i := len(w) - 1; i >= 0; i-- {
-		for j := len(g) - 1; j >= 0; j-- {
-			if w[i] == g[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	var b bytes.Buffer
-	i, j := 0, 0
-	for i < len(w) || j < len(g) {
-		switch {
-		case i < len(w) && j < len(g) && w[i] == g[j]:
-			b.WriteString("  " + w[i] + "\n")
-			i++
-			j++
-		case j < len(g) && (i == len(w) || lcs[i][j+1] >= lcs[i+1][j]):
-			b.WriteString("+ " + g[j] + "\n")
-			j++
-		default:
-			b.WriteString("- " + w[i] + "\n")
-			i++
-		}
-	}
-	return b.String()
-}
-
-func splitLines(s string) []string {
-	if s == "" {
-		return nil
-	}
-	lines := bytes.Split([]byte(s), []byte("\n"))
-	out := make([]string, len(lines))
-	for i, l := range lines {
-		out[i] = string(l)
-	}
-	return out
-}
+// Diff returns a line diff of want and got for test failure messages.
+func Diff(want, got string) string { return linediff.Diff(want, got) }

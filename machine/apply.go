@@ -1,0 +1,341 @@
+package machine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/nspawnctl/nspawnctl/internal/linediff"
+	"github.com/nspawnctl/nspawnctl/nat"
+)
+
+// Activation strategies: how a change reaches a running machine.
+const (
+	ActivateAuto    = "auto"    // restart when needed, reload when enough, nothing when nothing changed
+	ActivateRestart = "restart" // restart on any change
+	ActivateReload  = "reload"  // never restart; changes needing one wait for the next start
+	ActivateNone    = "none"    // only write files
+)
+
+// Actions of a plan entry.
+const (
+	ActionCreate    = "create"
+	ActionUpdate    = "update"
+	ActionUnchanged = "unchanged"
+	ActionRemove    = "remove" // undeclared and pruned
+	ActionKeep      = "keep"   // undeclared, kept because --prune was not given
+)
+
+// Effects a change needs on a running machine, weakest first.
+const (
+	EffectNone    = "none"
+	EffectReload  = "reload"
+	EffectRestart = "restart"
+)
+
+// FileChange is one file a plan would add, modify or delete.
+type FileChange struct {
+	Path string `json:"path"`
+	Kind string `json:"kind"` // add, modify, delete
+	Diff string `json:"diff,omitempty"`
+	// Effect is what this change needs on a running machine.
+	Effect string `json:"effect"`
+}
+
+// MachinePlan is what apply would do to one machine.
+type MachinePlan struct {
+	Name      string       `json:"name"`
+	Action    string       `json:"action"`
+	Ownership string       `json:"ownership,omitempty"`
+	Files     []FileChange `json:"files,omitempty"`
+	// NAT lists forwards added (+) and removed (-).
+	NAT []string `json:"nat,omitempty"`
+	// Effect is the strongest effect of the changes; Activation what the
+	// machine's strategy makes of it (restart, reload, none).
+	Effect     string `json:"effect"`
+	Activation string `json:"activation"`
+	// Reason explains a refusal (e.g. the machine is imperative) or a choice.
+	Reason string `json:"reason,omitempty"`
+
+	resolved *ResolvedMachine
+	arts     []Artifact
+	nat      nat.Machine
+}
+
+// Plan compares a resolved declared configuration with the host. It is a
+// read-only operation.
+func (m *Manager) Plan(r *Resolved, prune, force bool) ([]*MachinePlan, error) {
+	recs, err := m.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*Record{}
+	for _, rec := range recs {
+		byName[rec.Name] = rec
+	}
+	var plans []*MachinePlan
+	for _, rm := range r.Machines {
+		p, err := m.planMachine(r, rm, byName[rm.Name], force)
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, p)
+	}
+	for _, rec := range recs {
+		if r.Machine(rec.Name) != nil || rec.Ownership != OwnerDeclarative {
+			continue
+		}
+		p := &MachinePlan{Name: rec.Name, Action: ActionKeep, Ownership: rec.Ownership, Effect: EffectNone, Activation: EffectNone,
+			Reason: "no longer declared; apply --prune removes it"}
+		if prune {
+			p.Action, p.Effect, p.Activation, p.Reason = ActionRemove, EffectRestart, "stop", "no longer declared"
+			for _, a := range rec.Artifacts {
+				p.Files = append(p.Files, FileChange{Path: a.Path, Kind: "delete", Effect: EffectRestart})
+			}
+			for _, f := range rec.Forwards {
+				p.NAT = append(p.NAT, "- "+f)
+			}
+		}
+		plans = append(plans, p)
+	}
+	return plans, nil
+}
+
+func (m *Manager) planMachine(r *Resolved, rm *ResolvedMachine, rec *Record, force bool) (*MachinePlan, error) {
+	p := &MachinePlan{Name: rm.Name, resolved: rm, Ownership: OwnerDeclarative}
+	arts, err := m.machineArtifacts(r, rm)
+	if err != nil {
+		return nil, err
+	}
+	p.arts = arts
+	p.nat = nat.Machine{Name: rm.Name, Link: rm.NATLink, Forwards: rm.Forwards}
+	switch {
+	case rec == nil:
+		p.Action = ActionCreate
+	case rec.Ownership != OwnerDeclarative && !force:
+		p.Action, p.Ownership = ActionKeep, rec.Ownership
+		p.Reason = fmt.Sprintf("machine %s is managed %sly (nspawnctl create); apply leaves it alone unless --force", rm.Name, rec.Ownership)
+		p.Effect, p.Activation = EffectNone, EffectNone
+		return p, nil
+	default:
+		p.Action = ActionUpdate
+	}
+	want := map[string]Artifact{}
+	for _, a := range arts {
+		want[a.Path] = a
+		fc, changed := m.fileChange(a)
+		if changed {
+			fc.Effect = effectOf(a, fc)
+			p.Files = append(p.Files, fc)
+		}
+	}
+	if rec != nil {
+		for _, a := range rec.Artifacts {
+			if _, ok := want[a.Path]; !ok {
+				p.Files = append(p.Files, FileChange{Path: a.Path, Kind: "delete", Effect: effectOfPath(a.Path)})
+			}
+		}
+	}
+	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
+	var had []string
+	if rec != nil {
+		had = rec.Forwards
+	}
+	var now []string
+	for _, f := range rm.Forwards {
+		now = append(now, f.String())
+	}
+	for _, f := range now {
+		if !slices.Contains(had, f) {
+			p.NAT = append(p.NAT, "+ "+f)
+		}
+	}
+	for _, f := range had {
+		if !slices.Contains(now, f) {
+			p.NAT = append(p.NAT, "- "+f)
+		}
+	}
+	p.Effect = EffectNone
+	for _, f := range p.Files {
+		p.Effect = strongest(p.Effect, f.Effect)
+	}
+	if len(p.NAT) > 0 {
+		p.Effect = strongest(p.Effect, EffectReload)
+	}
+	if p.Action == ActionUpdate && p.Effect == EffectNone {
+		p.Action = ActionUnchanged
+	}
+	p.Activation = activation(orStr(rm.Spec.Activation, ActivateAuto), p.Effect)
+	return p, nil
+}
+
+// machineArtifacts is a machine's artefacts plus those of the zone or
+// bridge it uses (shared with the other members).
+func (m *Manager) machineArtifacts(r *Resolved, rm *ResolvedMachine) ([]Artifact, error) {
+	arts, err := RenderMachine(r, rm, RenderOptions{Binary: m.Binary, MachineID: m.MachineID, StaticLeases: true})
+	if err != nil {
+		return nil, err
+	}
+	for _, z := range r.Zones {
+		if z.Name == rm.Zone {
+			a, err := renderZone(z)
+			if err != nil {
+				return nil, err
+			}
+			arts = append(arts, a)
+		}
+	}
+	for _, b := range r.Bridges {
+		if b.Name == rm.Bridge {
+			as, err := renderBridge(b)
+			if err != nil {
+				return nil, err
+			}
+			arts = append(arts, as...)
+		}
+	}
+	return arts, nil
+}
+
+func (m *Manager) fileChange(a Artifact) (FileChange, bool) {
+	dst := m.host(a.Path)
+	if a.Symlink != "" {
+		cur, err := os.Readlink(dst)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return FileChange{Path: a.Path, Kind: "add", Diff: "+ -> " + a.Symlink}, true
+		case err != nil || cur != a.Symlink:
+			return FileChange{Path: a.Path, Kind: "modify", Diff: "- -> " + cur + "\n+ -> " + a.Symlink}, true
+		}
+		return FileChange{}, false
+	}
+	cur, err := os.ReadFile(dst)
+	if err != nil {
+		return FileChange{Path: a.Path, Kind: "add", Diff: linediff.Diff("", string(a.Content))}, true
+	}
+	if bytes.Equal(cur, a.Content) {
+		return FileChange{}, false
+	}
+	return FileChange{Path: a.Path, Kind: "modify", Diff: linediff.Diff(string(cur), string(a.Content))}, true
+}
+
+// effectOf classifies a file change by what it needs on a running machine:
+// the .nspawn file, mounts and the container's own network need a restart;
+// host-side networkd files need only a networkd reload; the unit drop-in
+// needs a restart unless only its NAT hooks changed, which NAT itself
+// applies at once.
+func effectOf(a Artifact, fc FileChange) string {
+	if strings.HasSuffix(a.Path, "/nspawnctl.conf") && fc.Kind == "modify" {
+		for _, line := range strings.Split(fc.Diff, "\n") {
+			if (strings.HasPrefix(line, "+ ") || strings.HasPrefix(line, "- ")) && !strings.Contains(line, " nat up ") && !strings.Contains(line, " nat down ") {
+				return EffectRestart
+			}
+		}
+		return EffectReload
+	}
+	return effectOfPath(a.Path)
+}
+
+func effectOfPath(p string) string {
+	switch {
+	case strings.HasPrefix(p, NetworkDir+"/"):
+		return EffectReload
+	case strings.Contains(p, "machines.target.wants"):
+		return EffectNone
+	}
+	return EffectRestart
+}
+
+func strongest(a, b string) string {
+	rank := map[string]int{EffectNone: 0, EffectReload: 1, EffectRestart: 2}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+// activation maps a needed effect through a machine's strategy.
+func activation(strategy, effect string) string {
+	switch strategy {
+	case ActivateNone:
+		return EffectNone
+	case ActivateReload:
+		if effect == EffectRestart {
+			return EffectReload
+		}
+		return effect
+	case ActivateRestart:
+		if effect != EffectNone {
+			return EffectRestart
+		}
+	}
+	return effect
+}
+
+// ApplyOptions are the options of Apply.
+type ApplyOptions struct {
+	Prune       bool
+	Force       bool
+	ConfigFiles []string
+	// RefreshNAT re-applies a running machine's forwards after its NAT
+	// definition changed (the unit's hooks only run at start and stop).
+	RefreshNAT func(name string) error
+}
+
+// Apply carries out plans: creates and updates declared machines, restarts
+// or reloads running ones as their activation says, and removes pruned ones.
+func (m *Manager) Apply(ctx context.Context, r *Resolved, plans []*MachinePlan, opts ApplyOptions) error {
+	var errs []error
+	for _, p := range plans {
+		if err := m.applyOne(ctx, r, p, opts); err != nil {
+			errs = append(errs, fmt.Errorf("machine %s: %w", p.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Manager) applyOne(ctx context.Context, r *Resolved, p *MachinePlan, opts ApplyOptions) error {
+	switch p.Action {
+	case ActionKeep, ActionUnchanged:
+		return nil
+	case ActionRemove:
+		return m.Remove(ctx, p.Name, RemoveOptions{})
+	}
+	running := false
+	if state, err := m.Units.ActiveState(ctx, UnitName(p.Name)); err == nil {
+		running = state == "active" || state == "activating" || state == "reloading"
+	}
+	if err := m.Create(ctx, r, p.Name, CreateOptions{Ownership: OwnerDeclarative, Force: true, ConfigFiles: opts.ConfigFiles}); err != nil {
+		return err
+	}
+	autostart := p.resolved.Spec.Autostart
+	if !running {
+		if p.Action == ActionCreate && autostart {
+			return m.Start(ctx, p.Name)
+		}
+		return nil
+	}
+	switch p.Activation {
+	case EffectRestart:
+		m.logf("restarting %s to apply the change", p.Name)
+		if err := m.Stop(ctx, p.Name); err != nil {
+			return err
+		}
+		return m.Start(ctx, p.Name)
+	case EffectReload:
+		if len(p.NAT) > 0 && opts.RefreshNAT != nil {
+			if err := opts.RefreshNAT(p.Name); err != nil {
+				return err
+			}
+		}
+		if p.Effect == EffectRestart {
+			m.logf("machine %s: some changes need a restart; its activation strategy (%s) leaves that to the next start", p.Name, p.resolved.Spec.Activation)
+		}
+	}
+	return nil
+}
