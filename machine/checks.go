@@ -148,9 +148,12 @@ var (
 	// Only spaces separate its parts: \s would let a newline through into TimeoutStartSec=.
 	timespanRE = regexp.MustCompile(`^(infinity|([0-9]+(\.[0-9]+)? *(us|usec|ms|msec|s|sec|second|seconds|m|min|minute|minutes|h|hr|hour|hours|d|day|days|w|week|weeks)? *)+)$`)
 	// sizeRE accepts systemd sizes ("512M", "2G", "infinity") and percentages.
-	sizeRE    = regexp.MustCompile(`^(infinity|[0-9]+(\.[0-9]+)?[KMGTPE]?|[0-9]+(\.[0-9]+)?%)$`)
-	hexRE     = regexp.MustCompile(`^(0x)?[0-9a-fA-F]{1,16}$`)
-	percentRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?%$`)
+	sizeRE = regexp.MustCompile(`^(infinity|[0-9]+(\.[0-9]+)?[KMGTPE]?|[0-9]+(\.[0-9]+)?%)$`)
+	// debPackageRE is a Debian package name (policy 5.6.1) as apt takes it,
+	// with an optional architecture and version or release.
+	debPackageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?([=/][A-Za-z0-9.+~:-]+)?$`)
+	hexRE        = regexp.MustCompile(`^(0x)?[0-9a-fA-F]{1,16}$`)
+	percentRE    = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?%$`)
 )
 
 // validIfname reports whether s is an interface name systemd accepts. It

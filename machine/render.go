@@ -115,7 +115,9 @@ func RenderMachine(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]Artif
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, Artifact{Path: DropInPath(m.Name), Content: dropin, Mode: 0o644, Owner: owner})
+	if dropin != nil {
+		out = append(out, Artifact{Path: DropInPath(m.Name), Content: dropin, Mode: 0o644, Owner: owner})
+	}
 
 	if m.Spec.Autostart {
 		out = append(out, Artifact{
@@ -139,7 +141,7 @@ func RenderMachine(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]Artif
 			return nil, err
 		}
 		out = append(out, Artifact{
-			Path:    path.Join(m.RootDir, "etc/systemd/network", networkd.FilePrefix+c.MatchName+".network"),
+			Path:    path.Join(m.RootDir, "etc/systemd/network", networkd.FilePrefix+c.FileName+".network"),
 			Content: b, Mode: 0o644, Owner: owner, InRoot: true,
 		})
 	}
@@ -227,9 +229,10 @@ func quoteArgs(args []string) []string {
 func renderDropIn(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]byte, error) {
 	s := m.Spec
 	b := unitfile.New("Managed by nspawnctl for machine "+m.Name+".", "Do not edit: nspawnctl rewrites or removes this file.")
-	if m.RootKind == "image" || m.RootDir != path.Join(r.MachinesDir, m.Name) && m.RootDir != path.Join(DefaultMachinesDir, m.Name) {
-		// The template unit finds roots only under the machine pools; a root
-		// elsewhere needs the command line to name it.
+	if needsRootOverride(m) {
+		// The template unit finds roots only in the machine image
+		// directories (/var/lib/machines, ...) by the machine's name; a
+		// root elsewhere needs the command line to name it.
 		flag := "--directory=" + m.RootDir
 		if m.RootKind == "image" {
 			flag = "--image=" + m.RootDir
@@ -238,9 +241,10 @@ func renderDropIn(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]byte, 
 		b.Set("Service", "ExecStart", "systemd-nspawn --quiet --keep-unit --boot --link-journal=try-guest --network-veth -U --settings=override --machine=%i "+flag)
 		b.Set("Unit", "RequiresMountsFor", path.Dir(m.RootDir))
 	}
-	if m.Mode == networkd.ModeZone || m.Mode == networkd.ModeVeth {
-		// The host side must be configured by networkd before the container
-		// asks for an address; ordering after networkd is enough.
+	if m.Mode == networkd.ModeZone || m.Mode == networkd.ModeVeth || m.Mode == networkd.ModeBridge {
+		// The host side (and a declared bridge, which networkd creates from
+		// its .netdev) must be in place before nspawn attaches the
+		// container; ordering after networkd is enough.
 		b.Set("Unit", "After", "systemd-networkd.service")
 	}
 	if len(m.Forwards) > 0 {
@@ -267,7 +271,21 @@ func renderDropIn(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]byte, 
 		// by the container so that machinectl start brings it too.
 		b.Set("Unit", "Wants", "nspawnctl-nebula@%i.service")
 	}
+	if b.Empty() {
+		return nil, nil // the stock unit needs nothing added
+	}
 	return b.Bytes()
+}
+
+// needsRootOverride reports whether the template unit cannot find the
+// machine's root by name: systemd-nspawn@.service passes only --machine=NAME,
+// which nspawn resolves to /var/lib/machines/NAME or NAME.raw.
+func needsRootOverride(m *ResolvedMachine) bool {
+	want := path.Join(DefaultMachinesDir, m.Name)
+	if m.RootKind == "image" {
+		want += ".raw"
+	}
+	return m.RootDir != want
 }
 
 func hostVeth(m *ResolvedMachine, opts RenderOptions) networkd.HostVeth {
@@ -314,14 +332,14 @@ func containerNetwork(r *Resolved, m *ResolvedMachine) (networkd.Container, bool
 	if m.RootKind == "image" || m.RootKind == "nixos" {
 		return networkd.Container{}, false
 	}
-	c := networkd.Container{Machine: m.Name, MatchName: "host0", Addrs: m.ContainerAddrs, Gateways: m.Gateways, LLMNR: true}
+	c := networkd.Container{Machine: m.Name, MatchName: "host0", FileName: "host0", Addrs: m.ContainerAddrs, Gateways: m.Gateways, LLMNR: true}
 	switch m.Mode {
 	case networkd.ModeHost, networkd.ModeNone:
 		return c, false
 	case networkd.ModeMacvlan:
-		c.MatchName = "mv-*"
+		c.MatchName, c.FileName = "mv-*", "macvlan"
 	case networkd.ModeIpvlan:
-		c.MatchName = "iv-*"
+		c.MatchName, c.FileName = "iv-*", "ipvlan"
 	case networkd.ModeZone:
 		for _, z := range r.Zones {
 			if z.Name == m.Zone {

@@ -99,7 +99,7 @@ func (v *validator) machine(m *Machine) {
 	}
 	v.checkList(m.Body, "command", m.Command, m.DefRange)
 	if m.PrivateUsers != "" {
-		if msg := oneOf(m.PrivateUsers, "no", "yes", "pick", "identity", "managed"); msg != "" && !isDigits(m.PrivateUsers) {
+		if msg := oneOf(m.PrivateUsers, "no", "yes", "pick", "identity"); msg != "" && !isDigits(m.PrivateUsers) {
 			v.errf(diag.Attr(m.Body, "private_users", m.DefRange), "Invalid private_users", "private_users: %s, nor a UID base number. Nested or networked containers usually want \"no\".", msg)
 		}
 	}
@@ -200,8 +200,8 @@ func (v *validator) root(m *Machine, rm *ResolvedMachine) {
 			}
 		}
 		for i, p := range b.Packages {
-			if p == "" || strings.ContainsAny(p, " ,\t\n") {
-				v.errf(diag.Elem(b.Body, "packages", i, b.DefRange), "Invalid package name", "packages: %q is not a Debian package name.", p)
+			if !debPackageRE.MatchString(p) {
+				v.errf(diag.Elem(b.Body, "packages", i, b.DefRange), "Invalid package name", "packages: %q is not a Debian package name (lower-case letters, digits, '+', '-', '.', optionally :ARCH and =VERSION or /RELEASE).", p)
 			}
 		}
 	}

@@ -86,13 +86,15 @@ type Container struct {
 	Machine string
 	// MatchName is host0 for veth, zone and bridge links, or the macvlan/ipvlan name.
 	MatchName string
-	Addrs     []netip.Prefix
-	Gateways  []netip.Addr
-	DHCP      string
-	DNS       []string
-	LLMNR     bool
-	MDNS      bool
-	Extra     []unitfile.Option
+	// FileName is the .network file's name without prefix and suffix.
+	FileName string
+	Addrs    []netip.Prefix
+	Gateways []netip.Addr
+	DHCP     string
+	DNS      []string
+	LLMNR    bool
+	MDNS     bool
+	Extra    []unitfile.Option
 }
 
 // RenderContainer renders the .network file nspawnctl puts into the

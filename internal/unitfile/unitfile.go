@@ -100,6 +100,16 @@ func (b *Builder) Bool(section, key string, v bool) {
 	}
 }
 
+// Empty reports whether no section has an entry.
+func (b *Builder) Empty() bool {
+	for _, s := range b.sections {
+		if len(s.Entries) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // Merge appends raw pass-through options, each to the last section of its name.
 func (b *Builder) Merge(opts []Option) {
 	for _, o := range opts {
