@@ -27,6 +27,9 @@ type Defaults struct {
 	StateDir string `hcl:"state_dir,optional"`
 	// MachinesDir is where machine roots live (default /var/lib/machines).
 	MachinesDir string `hcl:"machines_dir,optional"`
+	// UnitDir is where unit drop-ins and autostart links are written (default
+	// /etc/systemd/system; /run/systemd/system where /etc is read-only, as on NixOS).
+	UnitDir string `hcl:"unit_dir,optional"`
 	// IPv4Pool is the pool per-machine /28s come from.
 	IPv4Pool string `hcl:"ipv4_pool,optional"`
 	// ZoneIPv4Pool is the pool per-zone /24s come from.

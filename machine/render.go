@@ -31,8 +31,9 @@ type Artifact struct {
 
 // Well-known locations of the artifacts.
 const (
-	NspawnDir    = "/etc/systemd/nspawn"
-	NetworkDir   = "/etc/systemd/network"
+	NspawnDir  = "/etc/systemd/nspawn"
+	NetworkDir = "/etc/systemd/network"
+	// SystemDir is the default unit directory for drop-ins and autostart links.
 	SystemDir    = "/etc/systemd/system"
 	TemplateUnit = "/lib/systemd/system/systemd-nspawn@.service"
 	// DefaultBinary is where the hooks in the drop-in find nspawnctl.
@@ -53,9 +54,9 @@ type RenderOptions struct {
 // UnitName is the systemd unit that runs machine name.
 func UnitName(name string) string { return "systemd-nspawn@" + name + ".service" }
 
-// DropInPath is the path of nspawnctl's drop-in for machine name.
-func DropInPath(name string) string {
-	return path.Join(SystemDir, UnitName(name)+".d", "nspawnctl.conf")
+// DropInPath is the path of nspawnctl's drop-in for machine name in unitDir.
+func DropInPath(unitDir, name string) string {
+	return path.Join(unitDir, UnitName(name)+".d", "nspawnctl.conf")
 }
 
 // NspawnPath is the path of machine name's .nspawn file.
@@ -116,12 +117,12 @@ func RenderMachine(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]Artif
 		return nil, err
 	}
 	if dropin != nil {
-		out = append(out, Artifact{Path: DropInPath(m.Name), Content: dropin, Mode: 0o644, Owner: owner})
+		out = append(out, Artifact{Path: DropInPath(r.UnitDir, m.Name), Content: dropin, Mode: 0o644, Owner: owner})
 	}
 
 	if m.Spec.Autostart {
 		out = append(out, Artifact{
-			Path:    path.Join(SystemDir, "machines.target.wants", UnitName(m.Name)),
+			Path:    path.Join(r.UnitDir, "machines.target.wants", UnitName(m.Name)),
 			Symlink: TemplateUnit, Owner: owner,
 		})
 	}

@@ -12,8 +12,10 @@ import (
 // every address allocated: the input of rendering and of the lifecycle. It is
 // a pure function of the configuration and the host facts in Host.
 type Resolved struct {
-	StateDir     string
-	MachinesDir  string
+	StateDir    string
+	MachinesDir string
+	// UnitDir is where unit drop-ins and autostart links go.
+	UnitDir      string
 	IPv4Pool     netip.Prefix
 	ZoneIPv4Pool netip.Prefix
 	ULA          netip.Prefix

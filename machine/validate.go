@@ -102,6 +102,7 @@ func Validate(cfg *Config, host HostFacts) (*Resolved, hcl.Diagnostics) {
 func (v *validator) defaults() {
 	v.out.StateDir = DefaultStateDir
 	v.out.MachinesDir = DefaultMachinesDir
+	v.out.UnitDir = SystemDir
 	v.out.IPv4Pool = networkd.DefaultIPv4Pool
 	v.out.ZoneIPv4Pool = networkd.DefaultZoneIPv4Pool
 	v.out.ULA = networkd.ULAPrefix(v.host.MachineID)
@@ -120,6 +121,14 @@ func (v *validator) defaults() {
 			v.errf(diag.Attr(d.Body, "machines_dir", d.DefRange), "Invalid machines directory", "machines_dir %q: %s.", d.MachinesDir, msg)
 		}
 		v.out.MachinesDir = d.MachinesDir
+	}
+	if d.UnitDir != "" {
+		if msg := absPathProblem(d.UnitDir); msg != "" {
+			v.errf(diag.Attr(d.Body, "unit_dir", d.DefRange), "Invalid unit directory", "unit_dir %q: %s.", d.UnitDir, msg)
+		} else if msg := oneOf(d.UnitDir, "/etc/systemd/system", "/run/systemd/system"); msg != "" {
+			v.errf(diag.Attr(d.Body, "unit_dir", d.DefRange), "Invalid unit directory", "unit_dir: %s; systemd reads drop-ins there for system units.", msg)
+		}
+		v.out.UnitDir = d.UnitDir
 	}
 	if d.IPv4Pool != "" {
 		p, msg := parseNetwork(d.IPv4Pool)

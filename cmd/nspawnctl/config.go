@@ -91,7 +91,20 @@ func (a *app) printDiagnostics(p *machine.Parser, diags hcl.Diagnostics) {
 		}
 	}
 	w := hcl.NewDiagnosticTextWriter(a.stderr, p.Files(), uint(width), color)
-	_ = w.WriteDiagnostics(diags)
+	for _, d := range diags {
+		// A compiler-style first line (FILE:LINE:COL: error: SUMMARY) that
+		// editors and CI logs link to, then HCL's snippet and detail.
+		sev := "error"
+		if d.Severity == hcl.DiagWarning {
+			sev = "warning"
+		}
+		if d.Subject != nil {
+			fmt.Fprintf(a.stderr, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
+		} else {
+			fmt.Fprintf(a.stderr, "%s: %s\n", sev, d.Summary)
+		}
+		_ = w.WriteDiagnostic(d)
+	}
 }
 
 // writeLine is fmt.Fprintln that ignores the error, for command output.

@@ -1,0 +1,4 @@
+defaults {
+  state_dir = "/var/lib/nspawnctl"
+}
+machine "web" {}

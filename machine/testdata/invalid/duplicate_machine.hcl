@@ -1,0 +1,5 @@
+machine "web" {}
+machine "db" {}
+machine "web" { # ERROR: Duplicate machine
+  autostart = true
+}

@@ -1,0 +1,2 @@
+# Machines from all files of a configuration share one name space.
+machine "web" {}

@@ -1,0 +1,3 @@
+zone "lab" {}
+zone "dmz" {}
+zone "lab" {} # ERROR: Duplicate zone

@@ -1,0 +1,2 @@
+zone { # ERROR: Missing name for zone
+}

@@ -1,0 +1,4 @@
+machine "web" {
+  autostart = true
+  bind = ["/a",
+} # ERROR: Invalid expression

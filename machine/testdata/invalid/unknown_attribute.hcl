@@ -1,0 +1,4 @@
+machine "web" {
+  autostart = true
+  hostname  = "web" # ERROR: Unsupported argument
+}

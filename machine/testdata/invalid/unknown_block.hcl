@@ -1,0 +1,5 @@
+machine "web" {
+  networks { # ERROR: Unsupported block type
+    zone = "lab"
+  }
+}

@@ -1,0 +1,6 @@
+zone "lab" {}
+machine "web" {
+  network {
+    zone = "labb" # ERROR: Unknown zone
+  }
+}

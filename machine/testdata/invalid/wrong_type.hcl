@@ -1,0 +1,3 @@
+machine "web" {
+  autostart = "sometimes" # ERROR: Unsuitable value type
+}

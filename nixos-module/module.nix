@@ -1,0 +1,567 @@
+# The NixOS module of nspawnctl: services.nspawnctl.
+#
+# It declares containers in Nix, writes them as one nspawnctl configuration
+# in HCL's JSON syntax (/etc/nspawnctl/nixos.hcl.json, made by the pure
+# translate.nix), and lets nspawnctl itself make the host match it:
+# `nspawnctl apply --prune` runs on every activation whose configuration
+# changed and at boot, before machines.target. So a NixOS host and a Debian
+# host run exactly the same code path; this module only adds what NixOS owns
+# (the host prerequisites, and evaluating NixOS containers' systems).
+#
+# Defaults are nspawnctl's: nearly every option is null by default and left
+# out of the JSON, so `nspawnctl validate`'s rules and defaults apply.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+
+let
+  inherit (lib) mkOption mkEnableOption mkIf mkMerge mkDefault types literalExpression;
+
+  cfg = config.services.nspawnctl;
+  translate = import ./translate.nix;
+
+  # The host, for the NixOS containers' evaluation (platform and pkgs).
+  host = { inherit config pkgs; };
+
+  nullOr = types.nullOr;
+  optional = type: description: mkOption { type = nullOr type; default = null; inherit description; };
+  list = description: mkOption { type = types.listOf types.str; default = [ ]; inherit description; };
+  # networkd pass-through: { Section = { Key = value or [ values ]; }; }.
+  raw = description: mkOption { type = types.attrsOf (types.attrsOf types.anything); default = { }; inherit description; };
+  ruleValue = types.either types.bool types.str;
+  masqueradeType = types.either types.bool (types.enum [ "ipv4" "ipv6" "both" "no" ]);
+
+  # --- nested blocks ------------------------------------------------------
+
+  bootstrapOptions = {
+    options = {
+      suite = optional types.str "Debian release to bootstrap (nspawnctl's default: bookworm).";
+      mirror = optional types.str "Archive URL for mmdebstrap.";
+      variant = optional types.str "mmdebstrap variant (default minbase).";
+      packages = list "Packages installed besides systemd and dbus.";
+    };
+  };
+
+  rootOptions = {
+    options = {
+      directory = optional types.str "An existing root directory (default /var/lib/machines/NAME).";
+      image = optional types.str "An existing disk image (.raw) under /var/lib/machines.";
+      tarball = optional types.str "A tarball imported on creation.";
+      nixosSystem = optional types.path ''
+        A NixOS system closure the machine boots (Boot=no, Parameters=SYSTEM/init,
+        /nix/store read-only). Set automatically from `config` or `path`.
+      '';
+      bootstrap = optional (types.submodule bootstrapOptions) "Bootstrap a Debian-family root with mmdebstrap.";
+    };
+  };
+
+  limitsOptions = {
+    options = {
+      memoryMax = optional types.str "MemoryMax= of the container's unit, e.g. \"2G\".";
+      cpuQuota = optional types.str "CPUQuota= of the container's unit, e.g. \"150%\".";
+      tasksMax = optional types.ints.unsigned "TasksMax= of the container's unit.";
+      nofile = optional types.ints.unsigned "RLIMIT_NOFILE of the container's processes.";
+    };
+  };
+
+  forwardPortOptions = {
+    options = {
+      protocol = optional (types.enum [ "tcp" "udp" ]) "tcp (nspawnctl's default) or udp.";
+      hostPort = mkOption {
+        type = types.either types.port types.str;
+        description = "Port (8080) or range (\"8000-8010\") on the host.";
+      };
+      containerPort = optional (types.either types.port types.str) "Port or range in the container (default: hostPort).";
+      hostAddress = optional types.str "Bind the forward to this host address (IPv4 or IPv6).";
+      allowFrom = list "Only these source prefixes may use the forward.";
+    };
+  };
+
+  ipv6PrefixOptions = {
+    options = {
+      prefix = mkOption { type = types.str; description = "The prefix to announce on the link."; };
+      assign = optional types.bool "Also give the host side an address from it.";
+    };
+  };
+
+  hostNetworkOptions = {
+    options = {
+      address = list "Host side addresses in CIDR form (empty: allocated from the pool).";
+      pool = optional types.str "IPv4 pool a /28 is allocated from.";
+      ipv6Prefixes = mkOption {
+        type = types.listOf (types.submodule ipv6PrefixOptions);
+        default = [ ];
+        description = "IPv6 prefixes announced on the link ([IPv6Prefix]).";
+      };
+      ula = optional types.bool "Give the link a /64 of the host's ULA /48 (nspawnctl's default: true).";
+      masquerade = optional masqueradeType "IPMasquerade= (true means both).";
+      dhcpServer = optional types.bool "Run networkd's DHCPv4 server on the link (default true).";
+      prefixDelegation = optional (types.submodule {
+        options = {
+          uplink = optional types.str "Interface receiving the delegated prefix (default :auto).";
+          subnetId = optional types.str "Subnet of the delegated prefix (hexadecimal).";
+        };
+      }) "Take a subnet of an uplink's DHCPv6 prefix delegation.";
+      proxyNdp = list "Uplinks on which the container's IPv6 addresses are answered by proxy NDP.";
+      extra = raw "Raw networkd sections merged into the host side's .network file.";
+      networkConfig = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+        description = "Raw [Network] keys, as in python-nixos-nspawn (same as extra.Network).";
+      };
+    };
+  };
+
+  containerNetworkOptions = {
+    options = {
+      address = list "Static container addresses (empty: the allocated address, or DHCP).";
+      gateway = list "Default gateways (empty: the host side).";
+      dhcp = optional (types.either types.bool (types.enum [ "yes" "no" "ipv4" "ipv6" ])) "networkd's DHCP=.";
+      dns = list "DNS servers for the container.";
+      llmnr = optional types.bool "LLMNR= on the link (default yes).";
+      mdns = optional types.bool "MulticastDNS= on the link (default no).";
+      extra = raw "Raw networkd sections merged into the container's .network file.";
+      networkConfig = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+        description = "Raw [Network] keys, as in python-nixos-nspawn (same as extra.Network).";
+      };
+    };
+  };
+
+  nebulaRuleOptions = {
+    options = {
+      port = optional (types.either types.port types.str) "any, N or N-M.";
+      proto = optional (types.enum [ "any" "tcp" "udp" "icmp" ]) "Protocol.";
+      host = optional types.str "Overlay host name, or any.";
+      group = optional types.str "Certificate group.";
+      groups = list "All of these certificate groups.";
+      cidr = optional types.str "Source overlay prefix.";
+      caName = optional types.str "Issuing CA's name.";
+      caSha = optional types.str "Issuing CA's fingerprint.";
+      localCidr = optional types.str "Local prefix (Nebula 1.7 or newer).";
+    };
+  };
+
+  nebulaOptions = {
+    options = {
+      network = mkOption { type = types.str; description = "Name of the overlay."; };
+      ca = mkOption { type = types.str; description = "Path of the CA certificate on the host."; };
+      cert = optional types.str "Path of this machine's certificate.";
+      key = optional types.str "Path of this machine's key.";
+      caKey = optional types.str "Path of the CA key: nspawnctl signs a certificate.";
+      address = optional types.str "Overlay address in CIDR form, when signing.";
+      pool = optional types.str "Overlay prefix to allocate from, when signing.";
+      groups = list "Groups put into a signed certificate.";
+      lighthouses = list "Overlay addresses of the lighthouses.";
+      amLighthouse = optional types.bool "This machine is a lighthouse.";
+      staticHostMap = mkOption {
+        type = types.attrsOf (types.listOf types.str);
+        default = { };
+        description = "Overlay address -> underlay \"host:port\" endpoints.";
+      };
+      listenPort = optional types.port "UDP port inside the container (0: random).";
+      punchy = optional types.bool "NAT hole punching (default true).";
+      device = optional types.str "tun device name (default nebula1).";
+      mtu = optional types.ints.positive "tun MTU (default 1300).";
+      inbound = mkOption { type = types.listOf (types.submodule nebulaRuleOptions); default = [ ]; description = "Inbound firewall rules."; };
+      outbound = mkOption { type = types.listOf (types.submodule nebulaRuleOptions); default = [ ]; description = "Outbound firewall rules."; };
+    };
+  };
+
+  # nixpkgs `containers.<name>.bindMounts` entries.
+  bindMountOptions = { name, ... }: {
+    options = {
+      mountPoint = mkOption { type = types.str; default = name; description = "Mount point in the container."; };
+      hostPath = optional types.str "Source on the host (default: the mount point).";
+      isReadOnly = mkOption { type = types.bool; default = true; description = "Mount read-only (nixpkgs' default)."; };
+    };
+  };
+
+  # --- a machine ----------------------------------------------------------
+
+  # python-nixos-nspawn and nixpkgs spellings of machine options; the
+  # aliases appear in the evaluated config too, so they are removed before
+  # translation (translate.nix would see both names set).
+  machineAliases = {
+    timeoutStartSec = "timeoutStart";
+    timeoutStopSec = "timeoutStop";
+    additionalCapabilities = "capabilities";
+  };
+
+  machineOptions = { name, config, options, ... }: {
+    imports = lib.mapAttrsToList (from: to: lib.mkAliasOptionModule [ from ] [ to ]) machineAliases;
+
+    options = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Whether this machine is part of the configuration (false: apply --prune removes it).";
+      };
+
+      config = mkOption {
+        description = ''
+          A NixOS configuration for the container, as in nixpkgs' containers.<name>.config.
+          It is evaluated with nixpkgs' eval-config.nix and its
+          system.build.toplevel becomes root.nixosSystem.
+        '';
+        # As nixpkgs' containers module does: every definition of `config`
+        # is a module of one NixOS evaluation, so the option merges like a
+        # NixOS configuration and the result is that evaluation's config.
+        type = lib.mkOptionType {
+          name = "Toplevel NixOS config";
+          merge = loc: defs:
+            (import "${toString config.nixpkgs}/nixos/lib/eval-config.nix" {
+              modules = [ (guestModule name config) ] ++ map (d: d.value) defs;
+              prefix = [ "services" "nspawnctl" "machines" name "config" ];
+              inherit (config) specialArgs;
+              # The platform comes from the host (guestModule); null drops
+              # eval-config's non-hermetic builtins.currentSystem default.
+              system = null;
+            }).config;
+        };
+      };
+
+      nixpkgs = mkOption {
+        type = types.path;
+        default = pkgs.path;
+        defaultText = literalExpression "pkgs.path";
+        description = "The nixpkgs whose eval-config.nix evaluates `config`.";
+      };
+
+      specialArgs = mkOption {
+        type = types.attrsOf types.unspecified;
+        default = { };
+        description = "Extra arguments of the modules in `config`.";
+      };
+
+      path = optional types.path "A built NixOS system to boot instead of `config` (nixpkgs' containers.<name>.path).";
+
+      root = optional (types.submodule rootOptions) "Where the root file system comes from.";
+      boot = optional types.bool "Run an init (nspawnctl's default: true; NixOS systems boot through their own init).";
+      command = optional (types.listOf types.str) "The command to run, or the init's arguments.";
+      ephemeral = optional types.bool "Run on a throw-away snapshot of the root.";
+      privateUsers = optional (types.either types.ints.unsigned (types.enum [ "no" "yes" "pick" "identity" ])) "PrivateUsers= (no, yes, pick, identity, or a UID base).";
+      bind = list "Bind mounts \"host:container[:options]\".";
+      bindReadOnly = list "Read-only bind mounts \"host:container[:options]\".";
+      bindMounts = optional (types.either (types.listOf types.str) (types.attrsOf (types.submodule bindMountOptions))) ''
+        Bind mounts as python-nixos-nspawn writes them (a list of "host:container[:options]")
+        or as nixpkgs' containers do ({ "/path" = { hostPath; isReadOnly; }; }, read-only by default).
+      '';
+      environment = mkOption { type = types.attrsOf types.str; default = { }; description = "Environment of the container's init or command."; };
+      capabilities = list "Capabilities added to the bounding set.";
+      dropCapabilities = list "Capabilities removed from the bounding set.";
+      systemCallFilter = list "SystemCallFilter= groups and calls.";
+      limits = optional (types.submodule limitsOptions) "Resource limits of the container's unit.";
+      autoStart = optional types.bool "Start the machine at boot (machines.target).";
+      timeoutStart = optional types.str "Start timeout, a systemd time span (e.g. \"2min\").";
+      timeoutStop = optional types.str "Stop timeout, a systemd time span.";
+      activation = optional (types.enum [ "auto" "restart" "reload" "none" "dynamic" ]) ''
+        How an apply takes effect on a running machine; "dynamic" (python-nixos-nspawn) is "auto".
+      '';
+
+      networkMode = optional (types.enum [ "veth" "zone" "bridge" "macvlan" "ipvlan" "host" "none" ]) "network.mode (default: derived, else veth).";
+      zone = optional types.str "Put the machine on the zone vz-ZONE.";
+      bridge = optional types.str "Put the machine on this bridge.";
+      macvlan = list "Host interfaces to create a macvlan on.";
+      ipvlan = list "Host interfaces to create an ipvlan on.";
+      hostNetworkConfig = optional (types.submodule hostNetworkOptions) "The host side of the veth link (network.host).";
+      containerNetworkConfig = optional (types.submodule containerNetworkOptions) "The container's interface (network.container).";
+      forwardPorts = mkOption {
+        type = types.listOf (types.submodule forwardPortOptions);
+        default = [ ];
+        description = "Port forwards in io.systemd.nat (forward_port blocks).";
+      };
+      nebula = optional (types.submodule nebulaOptions) "A Nebula mesh sidecar.";
+
+      extraConfig = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+        description = "HCL-JSON attributes merged over this machine's block, for attributes newer than this module.";
+      };
+    };
+
+    config = {
+      root = mkIf options.config.isDefined { nixosSystem = config.config.system.build.toplevel; };
+    };
+  };
+
+  # The base of every NixOS container: what a system booted by nspawn with
+  # the host's /nix/store, managed by nspawnctl, needs.
+  guestModule = name: mcfg: { options, ... }: {
+    config = {
+      nixpkgs =
+        if options.nixpkgs ? hostPlatform
+        then { inherit (host.pkgs.stdenv) hostPlatform; }
+        else { localSystem = host.pkgs.stdenv.hostPlatform; };
+      boot.isNspawnContainer = true;
+      networking.hostName = mkDefault name;
+      # The host's networkd configures the host side; the container's
+      # networkd the container side, from containerNetworkConfig.
+      networking.useNetworkd = mkDefault true;
+      networking.useDHCP = false;
+      networking.useHostResolvConf = mkDefault false;
+      services.resolved.enable = mkDefault true;
+      systemd.network.networks."20-nspawnctl-host0" = guestNetwork mcfg;
+    };
+  };
+
+  # The container's own .network for host0 (veth, zone, bridge) or the
+  # macvlan/ipvlan link. nspawnctl writes no files into a NixOS root, so the
+  # container side comes from here: DHCP by default (the host's networkd
+  # hands out the allocated address, pinned by a static lease), static when
+  # containerNetworkConfig.address is set.
+  guestNetwork = mcfg:
+    let
+      c = mcfg.containerNetworkConfig;
+      static = c != null && c.address != [ ];
+      dhcp = if c != null && c.dhcp != null then (if builtins.isBool c.dhcp then (if c.dhcp then "yes" else "no") else c.dhcp)
+             else if static then "no" else "yes";
+    in
+    {
+      matchConfig = {
+        Virtualization = "container";
+        Name = "host0 mv-* iv-*";
+      };
+      address = if static then c.address else [ ];
+      gateway = if c != null then c.gateway else [ ];
+      dns = if c != null then c.dns else [ ];
+      networkConfig = lib.mapAttrs (_: mkDefault) {
+        DHCP = dhcp;
+        IPv6AcceptRA = true;
+        LinkLocalAddressing = "yes";
+        LLMNR = if c != null && c.llmnr != null then c.llmnr else true;
+        MulticastDNS = if c != null && c.mdns != null then c.mdns else false;
+      } // (if c != null then c.networkConfig else { });
+    };
+
+  # --- zones, bridges, defaults ------------------------------------------
+
+  zoneOptions = {
+    options = {
+      enable = mkOption { type = types.bool; default = true; description = "Whether this zone is part of the configuration."; };
+      address = list "The zone bridge's addresses (empty: a /24 from the pool).";
+      pool = optional types.str "IPv4 pool a /24 is allocated from.";
+      ula = optional types.bool "Give the zone a /64 of the host's ULA /48 (default true).";
+      dhcpServer = optional types.bool "Run networkd's DHCPv4 server on the zone (default true).";
+      llmnr = optional types.bool "LLMNR on the zone (default true).";
+      mdns = optional types.bool "mDNS on the zone (default false).";
+      masquerade = optional masqueradeType "IPMasquerade= (true means both; default both).";
+      extra = raw "Raw networkd sections merged into vz-ZONE's .network file.";
+      networkConfig = mkOption {
+        type = types.attrsOf types.anything;
+        default = { };
+        description = "Raw [Network] keys, as python-nixos-nspawn's zones take them (same as extra.Network).";
+      };
+    };
+  };
+
+  bridgeOptions = {
+    options = {
+      enable = mkOption { type = types.bool; default = true; description = "Whether this bridge is part of the configuration."; };
+      address = list "The bridge's own addresses.";
+      uplink = optional types.str "Host interface enslaved to the bridge.";
+      dhcp = optional (types.either types.bool (types.enum [ "yes" "no" "ipv4" "ipv6" ])) "networkd's DHCP= on the bridge.";
+      dhcpServer = optional types.bool "Run networkd's DHCPv4 server on the bridge (default false).";
+      masquerade = optional masqueradeType "IPMasquerade= (default no).";
+      extra = raw "Raw networkd sections for the bridge's .network file.";
+      netdevExtra = raw "Raw sections for the bridge's .netdev file.";
+    };
+  };
+
+  defaultsOptions = {
+    options = {
+      stateDir = optional types.str "nspawnctl's state directory (default /var/lib/nspawnctl).";
+      machinesDir = optional types.str "Where machine roots live (default /var/lib/machines).";
+      # /etc/systemd/system is a read-only link into the Nix store on NixOS,
+      # so drop-ins go to the runtime unit directory; the apply unit runs at
+      # every boot before machines.target and writes them again.
+      unitDir = mkOption {
+        type = nullOr types.str;
+        default = "/run/systemd/system";
+        description = "Where unit drop-ins and autostart links go.";
+      };
+      ipv4Pool = optional types.str "Pool of the per-machine IPv4 /28s.";
+      zoneIpv4Pool = optional types.str "Pool of the per-zone IPv4 /24s.";
+      ulaPrefix = optional types.str "ULA /48 instead of the one derived from the machine id.";
+      nebulaPool = optional types.str "Default overlay pool for Nebula certificates.";
+    };
+  };
+
+  # --- the document -------------------------------------------------------
+
+  # Only the options translate.nix knows; module-only ones (config, nixpkgs,
+  # specialArgs) are ignored there, and `config` has become root.nixosSystem.
+  document = translate {
+    machines = lib.mapAttrs (_: m: removeAttrs m (lib.attrNames machineAliases)) cfg.machines;
+    inherit (cfg) zones bridges defaults;
+  };
+  configFile = pkgs.writeText "nspawnctl-nixos.hcl.json" (builtins.toJSON document);
+
+  enabledMachines = lib.filterAttrs (_: m: m.enable) cfg.machines;
+  autostarted = lib.attrNames (lib.filterAttrs (_: m: m.autoStart == true) enabledMachines);
+
+  # Unit hooks call nspawnctl through the system profile, so that a package
+  # update does not change every rendered drop-in (and restart containers).
+  binary = "/run/current-system/sw/bin/nspawnctl";
+
+  containerInterfaces = if config.networking.nftables.enable then [ "ve-*" "vz-*" "vb-*" ] else [ "ve-+" "vz-+" "vb-+" ];
+in
+{
+  options.services.nspawnctl = {
+    enable = mkEnableOption "nspawnctl, declarative systemd-nspawn containers";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.callPackage ./package.nix { };
+      defaultText = literalExpression "pkgs.callPackage ./package.nix { } (the flake sets its packages.default)";
+      description = "The nspawnctl package.";
+    };
+
+    machines = mkOption {
+      type = types.attrsOf (types.submodule machineOptions);
+      default = { };
+      description = "Containers, one `machine \"NAME\"` block each.";
+    };
+
+    zones = mkOption {
+      type = types.attrsOf (types.submodule zoneOptions);
+      default = { };
+      description = "Zones (vz-NAME bridges shared by machines).";
+    };
+
+    bridges = mkOption {
+      type = types.attrsOf (types.submodule bridgeOptions);
+      default = { };
+      description = "Bridges nspawnctl creates.";
+    };
+
+    defaults = mkOption {
+      type = types.submodule defaultsOptions;
+      default = { };
+      description = "The global defaults block.";
+    };
+
+    extraArgs = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      example = [ "--force" ];
+      description = "Extra arguments of `nspawnctl apply`.";
+    };
+
+    trustContainerInterfaces = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Trust ve-, vz- and vb- links in the host firewall, so that DHCP, DNS,
+        LLMNR and mDNS from containers reach the host.
+      '';
+    };
+
+    configFile = mkOption {
+      type = types.path;
+      readOnly = true;
+      default = configFile;
+      defaultText = literalExpression "the translation of services.nspawnctl";
+      description = "The generated configuration, also at /etc/nspawnctl/nixos.hcl.json.";
+    };
+  };
+
+  config = mkIf cfg.enable (mkMerge [
+    {
+      assertions = lib.flatten (lib.mapAttrsToList
+        (name: m: [
+          {
+            assertion = !(m.path != null && m.root != null);
+            message = "services.nspawnctl.machines.${name}: set one of config, path and root (config sets root.nixosSystem).";
+          }
+          {
+            assertion = !(m.zone != null && m.hostNetworkConfig != null);
+            message = "services.nspawnctl.machines.${name}: zone and hostNetworkConfig cannot be combined (a zone's host side is the zone's).";
+          }
+        ])
+        enabledMachines)
+      ++ [
+        {
+          assertion = config.systemd.network.enable;
+          message = "services.nspawnctl needs systemd-networkd (systemd.network.enable or networking.useNetworkd).";
+        }
+        {
+          assertion = builtins.elem "mymachines" config.system.nssDatabases.hosts;
+          message = "services.nspawnctl: add \"mymachines\" to system.nssDatabases.hosts so container names resolve on the host.";
+        }
+      ];
+
+      environment.systemPackages = [ cfg.package ];
+      environment.etc."nspawnctl/nixos.hcl.json".source = configFile;
+
+      # networkd configures the host side of every container link; it runs
+      # beside scripted networking, dhcpcd or NetworkManager, which must
+      # leave those links alone.
+      systemd.network.enable = mkDefault true;
+      networking.dhcpcd.denyInterfaces = [ "ve-*" "vz-*" "vb-*" ];
+      networking.networkmanager.unmanaged = [ "interface-name:ve-*" "interface-name:vz-*" "interface-name:vb-*" ];
+
+      # Routing for the containers and the port forwards' DNAT (doctor's
+      # forwarding checks). networkd's IPMasquerade= would turn IPv4 on too,
+      # but only once a link is configured.
+      boot.kernel.sysctl = {
+        "net.ipv4.ip_forward" = mkDefault 1;
+        "net.ipv6.conf.all.forwarding" = mkDefault 1;
+      };
+
+      networking.firewall.trustedInterfaces = mkIf cfg.trustContainerInterfaces containerInterfaces;
+
+      # Autostart through machines.target, in NixOS' own unit tree (nspawnctl
+      # cannot add links to the read-only /etc/systemd/system on NixOS).
+      systemd.targets.machines.wants = map (n: "systemd-nspawn@${n}.service") autostarted;
+      systemd.targets.multi-user.wants = [ "machines.target" ];
+
+      systemd.services.nspawnctl-apply = {
+        description = "Apply the declared systemd-nspawn containers (nspawnctl)";
+        documentation = [ "https://github.com/nspawnctl/nspawnctl" ];
+        wantedBy = [ "multi-user.target" "machines.target" ];
+        before = [ "machines.target" ];
+        wants = [ "network.target" "systemd-networkd.service" ];
+        after = [ "network.target" "systemd-networkd.service" "dbus.service" "systemd-machined.service" "nftables.service" ];
+        # A changed configuration (or package) restarts this unit on
+        # `nixos-rebuild switch`: that is the "apply on activation".
+        restartTriggers = [ configFile ];
+        path = [ cfg.package config.systemd.package ];
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = lib.escapeShellArgs ([
+            "${cfg.package}/bin/nspawnctl"
+            "apply"
+            "--prune"
+            "--binary"
+            binary
+          ] ++ cfg.extraArgs ++ [ "/etc/nspawnctl/nixos.hcl.json" ]);
+        };
+      };
+
+      # `nft flush ruleset` (nftables.service starting, restarting or
+      # reloading) deletes io.systemd.nat; this puts nspawnctl's forwards and
+      # networkd's masquerading back (doctor's nftables-flush check).
+      systemd.services.nspawnctl-nat-restore = {
+        description = "Restore nspawnctl's port forwards after a firewall reload";
+        after = [ "nftables.service" "systemd-networkd.service" ];
+        partOf = [ "nftables.service" ];
+        wantedBy = [ "nftables.service" "multi-user.target" ];
+        # A reload of nftables.service flushes too; PartOf= propagates only
+        # stop and restart, so follow reloads explicitly.
+        unitConfig.ReloadPropagatedFrom = [ "nftables.service" ];
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = "${cfg.package}/bin/nspawnctl nat restore";
+          ExecReload = "${cfg.package}/bin/nspawnctl nat restore";
+        };
+      };
+    }
+  ]);
+}

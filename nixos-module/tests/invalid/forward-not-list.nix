@@ -1,0 +1,4 @@
+# error: machines.web.forwardPorts must be a list
+{
+  machines.web.forwardPorts = { hostPort = 80; };
+}

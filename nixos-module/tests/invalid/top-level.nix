@@ -1,0 +1,4 @@
+# error: unknown top-level option(s) machine
+{
+  machine.web = { };
+}

@@ -1,0 +1,4 @@
+# error: machines.web: unknown option(s) forwardPort
+{
+  machines.web.forwardPort = [ { hostPort = 80; } ];
+}
