@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
+	"github.com/nspawnctl/nspawnctl/machine/nebula"
 	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
@@ -141,6 +142,14 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	if err != nil {
 		return err
 	}
+	var overlay netip.Prefix
+	if rm.Nebula != nil {
+		nebulaArts, addr, err := m.nebulaArtifacts(ctx, r, rm, prev)
+		if err != nil {
+			return fmt.Errorf("preparing the Nebula sidecar of %s: %w", name, err)
+		}
+		arts, overlay = append(arts, nebulaArts...), addr
+	}
 
 	undo := &undoLog{}
 	defer func() {
@@ -196,6 +205,11 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	}
 	for fam, p := range rm.Allocated {
 		rec.Allocations["machine/"+name+"/"+fam] = p
+	}
+	if overlay.IsValid() {
+		// A /32: the overlay address alone, so that it never blocks a
+		// subnet of the veth pools should they overlap.
+		rec.Allocations[nebulaKey(name)] = netip.PrefixFrom(overlay.Addr(), 32)
 	}
 	for _, f := range rm.Forwards {
 		rec.Forwards = append(rec.Forwards, f.String())
@@ -264,6 +278,10 @@ func (m *Manager) writeArtifact(a Artifact, undo *undoLog) error {
 	dst := m.host(a.Path)
 	old, oldErr := os.ReadFile(dst)
 	oldLink, linkErr := os.Readlink(dst)
+	oldMode := os.FileMode(0o644)
+	if st, err := os.Lstat(dst); err == nil {
+		oldMode = st.Mode().Perm()
+	}
 	var changed bool
 	var err error
 	if a.Symlink != "" {
@@ -283,7 +301,8 @@ func (m *Manager) writeArtifact(a Artifact, undo *undoLog) error {
 			_, err := atomicfile.Symlink(oldLink, dst)
 			return err
 		case oldErr == nil:
-			_, err := atomicfile.Write(dst, old, 0o644)
+			// The old mode matters: a key must not come back world-readable.
+			_, err := atomicfile.Write(dst, old, oldMode)
 			return err
 		default:
 			return removeIfExists(dst)
@@ -488,6 +507,8 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 	if err := m.NAT.Delete(name); err != nil {
 		return err
 	}
+	// The sidecar's key directory, emptied above; absent without a sidecar.
+	_ = os.Remove(m.host(nebula.Dir(name)))
 	if rec.RootCreated && !opts.KeepRoot {
 		m.logf("removing root %s", rec.RootDir)
 		if err := os.RemoveAll(m.host(rec.RootDir)); err != nil {

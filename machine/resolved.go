@@ -19,9 +19,11 @@ type Resolved struct {
 	IPv4Pool     netip.Prefix
 	ZoneIPv4Pool netip.Prefix
 	ULA          netip.Prefix
-	Machines     []*ResolvedMachine // sorted by name
-	Zones        []*ResolvedZone    // sorted by name
-	Bridges      []*ResolvedBridge  // sorted by name
+	// NebulaPool is the default overlay pool (invalid: none).
+	NebulaPool netip.Prefix
+	Machines   []*ResolvedMachine // sorted by name
+	Zones      []*ResolvedZone    // sorted by name
+	Bridges    []*ResolvedBridge  // sorted by name
 }
 
 // Machine returns the resolved machine called name, or nil.

@@ -169,6 +169,8 @@ func (v *validator) defaults() {
 				msg = "Nebula 1.6 overlays are IPv4-only; give an IPv4 prefix"
 			}
 			v.errf(diag.Attr(d.Body, "nebula_pool", d.DefRange), "Invalid Nebula pool", "nebula_pool: %s.", msg)
+		} else {
+			v.out.NebulaPool = p
 		}
 	}
 }

@@ -1,0 +1,105 @@
+package machine
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/nspawnctl/nspawnctl/machine/nebula"
+)
+
+// nebulaKey is the state key of a machine's overlay address allocation.
+func nebulaKey(name string) string { return "nebula/" + name }
+
+// nebulaArtifacts prepares a machine's Nebula sidecar: checks the host's
+// nebula against the block, allocates the overlay address when signing
+// without one (keeping the recorded one), signs or reads the certificate,
+// and returns the files (config, keys, the root's .network file) and the
+// two template units. The caller writes them like every other artefact.
+func (m *Manager) nebulaArtifacts(ctx context.Context, r *Resolved, rm *ResolvedMachine, prev *Record) ([]Artifact, netip.Prefix, error) {
+	cfg := rm.Nebula
+	bin, err := nebula.FindBinary()
+	if err != nil {
+		return nil, netip.Prefix{}, err
+	}
+	version, err := nebula.DetectVersion(ctx, bin)
+	if err != nil {
+		return nil, netip.Prefix{}, err
+	}
+	var addr netip.Prefix
+	if cfg.CAKey != "" && cfg.Address == "" {
+		if addr, err = m.nebulaAddress(r, rm, prev); err != nil {
+			return nil, netip.Prefix{}, err
+		}
+	}
+	res, err := nebula.Artifacts(nebula.Request{
+		Machine: rm.Name, Config: cfg, Address: addr, Version: version,
+		ReadFile: func(p string) ([]byte, error) { return os.ReadFile(m.host(p)) },
+		Now:      m.now(),
+	})
+	if err != nil {
+		return nil, netip.Prefix{}, err
+	}
+	owner := "machine/" + rm.Name
+	var out []Artifact
+	for _, f := range res.Files {
+		a := Artifact{Path: f.Path, Content: f.Content, Mode: f.Mode, Owner: owner, InRoot: f.InRoot}
+		if f.InRoot {
+			a.Path = path.Join(rm.RootDir, f.Path)
+		}
+		out = append(out, a)
+	}
+	units, err := nebula.RenderUnits(nebula.UnitOptions{Binary: m.Binary, Nebula: bin})
+	if err != nil {
+		return nil, netip.Prefix{}, err
+	}
+	for name, content := range units {
+		// Template units are shared by every machine with a sidecar; they go
+		// with the last one (see sharedPaths).
+		out = append(out, Artifact{Path: path.Join(r.UnitDir, name), Content: content, Mode: 0o644, Owner: owner})
+	}
+	// The key material lives in a directory only root may enter; atomicfile
+	// would create it 0755.
+	dir := m.host(nebula.Dir(rm.Name))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, netip.Prefix{}, fmt.Errorf("creating %s: %w", nebula.Dir(rm.Name), err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, netip.Prefix{}, err
+	}
+	return out, res.Address, nil
+}
+
+// nebulaAddress allocates the machine's overlay address from its pool,
+// keeping the one recorded for it and avoiding other machines'.
+func (m *Manager) nebulaAddress(r *Resolved, rm *ResolvedMachine, prev *Record) (netip.Prefix, error) {
+	cfg := rm.Nebula
+	pool := r.NebulaPool
+	if cfg.Pool != "" {
+		pool = netip.MustParsePrefix(cfg.Pool) // validated
+	}
+	if !pool.IsValid() {
+		return netip.Prefix{}, fmt.Errorf("machine %s signs a Nebula certificate but has no overlay address: set nebula { address = \"10.42.0.5/24\" }, nebula { pool = ... } or defaults { nebula_pool = ... }", rm.Name)
+	}
+	if prev != nil {
+		if p, ok := prev.Allocations[nebulaKey(rm.Name)]; ok && pool.Contains(p.Addr()) {
+			return netip.PrefixFrom(p.Addr(), pool.Bits()), nil
+		}
+	}
+	recs, err := m.Store.List()
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	taken := nebula.ConfigAddresses(cfg)
+	for _, rec := range recs {
+		for k, p := range rec.Allocations {
+			if strings.HasPrefix(k, "nebula/") && rec.Name != rm.Name {
+				taken = append(taken, p.Addr())
+			}
+		}
+	}
+	return nebula.Allocate(pool, rm.Name, taken)
+}
