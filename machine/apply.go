@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -199,7 +200,22 @@ func (m *Manager) machineArtifacts(r *Resolved, rm *ResolvedMachine) ([]Artifact
 			arts = append(arts, as...)
 		}
 	}
+	if len(rm.Forwards) > 0 {
+		arts = append(arts, natRestoreArtifacts(r.UnitDir, m.Binary, "machine/"+rm.Name)...)
+	}
 	return arts, nil
+}
+
+// natRestoreArtifacts installs and enables nspawnctl-nat-restore.service,
+// which brings the forwards back after nftables.service flushed the ruleset.
+// Every machine with forwards records it; it goes with the last of them.
+func natRestoreArtifacts(unitDir, binary, owner string) []Artifact {
+	unit := path.Join(unitDir, nat.RestoreUnitName)
+	return []Artifact{
+		{Path: unit, Content: []byte(nat.RestoreUnit(binary)), Mode: 0o644, Owner: owner},
+		{Path: path.Join(unitDir, "nftables.service.wants", nat.RestoreUnitName), Symlink: unit, Owner: owner},
+		{Path: path.Join(unitDir, "multi-user.target.wants", nat.RestoreUnitName), Symlink: unit, Owner: owner},
+	}
 }
 
 func (m *Manager) fileChange(a Artifact) (FileChange, bool) {

@@ -12,7 +12,7 @@ import (
 
 // RestoreUnitName is the unit that puts nspawnctl's forwards back after
 // nftables.service flushed the ruleset (see nat.RestoreUnit).
-const RestoreUnitName = "nspawnctl-nat-restore.service"
+const RestoreUnitName = nat.RestoreUnitName
 
 // checkNftablesFlush checks that a firewall reload cannot silently wipe the
 // port forwards: nftables.service's "flush ruleset" deletes io.systemd.nat,

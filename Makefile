@@ -1,0 +1,45 @@
+# nspawnctl build and test entry points. "make e2e" needs root; it boots a
+# systemd test host in a network namespace (see e2e/README.md).
+
+GO ?= go
+BIN ?= bin/nspawnctl
+E2E_PATTERN ?= .
+
+.PHONY: all build test vet fmt-check examples-check check e2e e2e-deps e2e-clean e2e-clean-cache bench-nat
+
+all: build test
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/nspawnctl
+
+test:
+	$(GO) test ./...
+
+vet:
+	$(GO) vet ./...
+
+# Every example must be in canonical format (nspawnctl fmt).
+examples-check:
+	$(GO) run ./cmd/nspawnctl fmt --check examples
+
+# The README's test command, and what CI runs: static checks, every unit,
+# golden and kernel test, then the end-to-end scenarios on a booted test host.
+check: vet fmt-check examples-check test e2e
+
+fmt-check:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# The end-to-end scenarios (root; installs its Debian packages first).
+e2e:
+	E2E_PATTERN='$(E2E_PATTERN)' e2e/run.sh
+
+e2e-deps:
+	e2e/install-deps.sh
+
+# Removes what killed e2e runs left behind (test hosts, namespaces, roots).
+e2e-clean:
+	$(GO) run ./e2e/cleanup
+
+# Also drops the cached images, so the next e2e run rebuilds them.
+e2e-clean-cache:
+	$(GO) run ./e2e/cleanup -cache
