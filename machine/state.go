@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
+	"github.com/nspawnctl/nspawnctl/internal/filelock"
 )
 
 // Ownership says which path of nspawnctl manages a machine. Neither path
@@ -74,30 +74,7 @@ func (s *Store) path(name string) string { return filepath.Join(s.machinesDir(),
 // Lock takes the state lock, waiting up to timeout for another nspawnctl to
 // release it. The returned function releases it.
 func (s *Store) Lock(timeout time.Duration) (unlock func(), err error) {
-	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating state directory %s: %w", s.Dir, err)
-	}
-	lockPath := filepath.Join(s.Dir, "lock")
-	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening state lock %s: %w", lockPath, err)
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", lockPath, err)
-		}
-		if time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("another nspawnctl holds the state lock %s; wait for it to finish and retry", lockPath)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return filelock.Acquire(filepath.Join(s.Dir, "lock"), timeout)
 }
 
 // Load returns the record of machine name, or (nil, nil) if there is none.
