@@ -1,0 +1,192 @@
+package testhost
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nspawnctl/nspawnctl/internal/golden"
+)
+
+func TestMmdebstrapArgsGolden(t *testing.T) {
+	var b strings.Builder
+	for _, img := range []Image{TestHostImage(), GuestImage()} {
+		b.WriteString(img.CacheName() + "\n")
+		for _, a := range img.MmdebstrapArgs("http://mirror.invalid/debian", "/cache/"+img.CacheName()) {
+			b.WriteString("  " + a + "\n")
+		}
+	}
+	golden.Check(t, "testdata/mmdebstrap.golden", []byte(b.String()))
+}
+
+func TestImageKey(t *testing.T) {
+	a := TestHostImage()
+	b := TestHostImage()
+	slices.Reverse(b.Packages)
+	if a.Key() != b.Key() {
+		t.Errorf("package order changed the key: %s vs %s", a.Key(), b.Key())
+	}
+	b.Packages = append(b.Packages, "strace")
+	if a.Key() == b.Key() {
+		t.Errorf("an added package did not change the key %s", a.Key())
+	}
+	c := TestHostImage()
+	c.Hooks = nil
+	if a.Key() == c.Key() {
+		t.Errorf("removed hooks did not change the key %s", a.Key())
+	}
+	if a.Key() == GuestImage().Key() {
+		t.Errorf("host and guest images share the key %s", a.Key())
+	}
+}
+
+func TestMirrorFromSources(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		deb822  bool
+		want    string
+	}{
+		{"deb822", `Types: deb
+# comment
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+`, true, "http://deb.debian.org/debian"},
+		{"deb822 security first", `Types: deb
+URIs: http://security.debian.org/debian-security
+Suites: bookworm-security
+
+Types: deb-src deb
+URIs: http://mirror.example/debian
+Suites: bookworm
+`, true, "http://mirror.example/debian"},
+		{"deb822 src only", "Types: deb-src\nURIs: http://mirror.example/debian\n", true, ""},
+		{"one-line", "# deb http://old/debian bookworm main\ndeb-src http://src/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main\n", false, "http://mirror.example/debian"},
+		{"one-line security only", "deb http://security.debian.org/debian-security bookworm-security main\n", false, ""},
+		{"cdrom", "deb cdrom:[Debian]/ bookworm main\n", false, ""},
+	}
+	for _, tt := range tests {
+		if got := MirrorFromSources(tt.content, tt.deb822); got != tt.want {
+			t.Errorf("%s: MirrorFromSources = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	line := "4242 (my (odd) comm) S 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n"
+	st, err := parseStat(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ppid != 17 || st.start != 987654 || st.comm != "my (odd) comm" {
+		t.Errorf("parseStat = %+v", st)
+	}
+	if _, err := parseStat("garbage"); err == nil {
+		t.Error("parseStat accepted garbage")
+	}
+	if !zombie("12 (x) Z 1 2") || zombie("12 (x) S 1 2") {
+		t.Error("zombie misreads the state field")
+	}
+}
+
+func TestMountsUnder(t *testing.T) {
+	info := `22 1 0:21 / / rw - ext4 /dev/vda rw
+30 22 0:40 / /var/tmp/e2e/run-1/root/proc rw - proc proc rw
+31 22 0:41 / /var/tmp/e2e/run-1 rw - tmpfs tmpfs rw
+32 22 0:42 / /var/tmp/e2e/run-10 rw - tmpfs tmpfs rw
+33 22 0:43 / /var/tmp/e2e/run-1/with\040space rw - tmpfs tmpfs rw
+`
+	got := mountsUnder(info, "/var/tmp/e2e/run-1/")
+	want := []string{"/var/tmp/e2e/run-1/root/proc", "/var/tmp/e2e/run-1/with space", "/var/tmp/e2e/run-1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("mountsUnder = %q, want %q", got, want)
+	}
+}
+
+func TestNetnsNames(t *testing.T) {
+	h, c := netnsNames(1234, 7)
+	for _, n := range []string{h, c} {
+		pid, ok := netnsOwner(n)
+		if !ok || pid != 1234 {
+			t.Errorf("netnsOwner(%q) = %d, %v", n, pid, ok)
+		}
+	}
+	for _, n := range []string{"client", "nse2e-", "nse2e-x-host", "nse2e-0-host"} {
+		if _, ok := netnsOwner(n); ok {
+			t.Errorf("netnsOwner(%q) accepted a foreign name", n)
+		}
+	}
+}
+
+func TestParseMachineAddresses(t *testing.T) {
+	got, err := ParseMachineAddresses([]byte(`{"type":"a(iay)","data":[[[2,[10,0,0,2]],[2,[169,254,1,2]],[10,[254,128,0,0,0,0,0,0,0,0,0,0,0,0,0,1]]]]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("169.254.1.2"), netip.MustParseAddr("fe80::1")}
+	if !slices.Equal(got, want) {
+		t.Errorf("ParseMachineAddresses = %v, want %v", got, want)
+	}
+	got, err = ParseMachineAddresses([]byte(`{"type":"a(iay)","data":[[]]}`))
+	if err != nil || len(got) != 0 {
+		t.Errorf("empty reply: %v, %v", got, err)
+	}
+	for _, bad := range []string{``, `{"type":"s","data":["x"]}`, `{"type":"a(iay)","data":[]}`, `{"type":"a(iay)","data":[[[2,[1,2,3]]]]}`} {
+		if _, err := ParseMachineAddresses([]byte(bad)); err == nil {
+			t.Errorf("ParseMachineAddresses(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestUplinkNetworkGolden(t *testing.T) {
+	golden.Check(t, "testdata/uplink.network.golden", []byte(uplinkNetwork()))
+}
+
+func TestCleanupStale(t *testing.T) {
+	work := t.TempDir()
+	mk := func(name string, s *runState) string {
+		dir := filepath.Join(work, name)
+		if err := os.MkdirAll(filepath.Join(dir, "root", "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if s != nil {
+			if err := s.save(dir); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	self := os.Getpid()
+	// Owner PID exists (us) but started at another time: a reused PID, so stale.
+	stale := mk("run-1", &runState{OwnerPID: self, OwnerStart: 1, HostNetns: "nse2e-unit-absent-h", ClientNets: "nse2e-unit-absent-c"})
+	live := mk("run-2", &runState{OwnerPID: self, OwnerStart: procStartTime(self)})
+	fresh := mk("run-3", nil) // no state yet: maybe a run starting now
+	old := mk("run-4", nil)   // no state for long: a run killed at birth
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	other := mk("unrelated", nil)
+	if err := os.Chtimes(other, past, past); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := CleanupStale(work, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]bool{stale: false, live: true, fresh: true, old: false, other: true} {
+		_, err := os.Stat(dir)
+		if got := err == nil; got != want {
+			t.Errorf("%s exists = %v, want %v", dir, got, want)
+		}
+	}
+}
