@@ -43,3 +43,10 @@ e2e-clean:
 # Also drops the cached images, so the next e2e run rebuilds them.
 e2e-clean-cache:
 	$(GO) run ./e2e/cleanup -cache
+
+# Side-by-side benchmark of port forwards against Podman's netavark 1.4 (root;
+# runs only in network namespaces it creates). Installs its Debian packages.
+bench-nat:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nftables iproute2 util-linux wrk podman netavark runc iptables
+	nat/bench/compare.sh
+	$(GO) test ./nat -run '^$$' -bench . -benchtime 3x

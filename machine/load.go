@@ -1,7 +1,10 @@
 package machine
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/nspawnctl/nspawnctl/zones"
 )
@@ -77,6 +81,9 @@ func (p *Parser) Files() map[string]*hcl.File { return p.p.Files() }
 
 // ParseSource parses one file's contents; the file name decides the syntax.
 func (p *Parser) ParseSource(name string, src []byte) (*File, hcl.Diagnostics) {
+	if diags := hugeNumbers(name, src); diags.HasErrors() {
+		return nil, diags
+	}
 	var f *hcl.File
 	var diags hcl.Diagnostics
 	if strings.HasSuffix(name, ".json") {
@@ -159,4 +166,59 @@ func (c *Config) merge(f *File, diags *hcl.Diagnostics) {
 	for i := range f.Bridges {
 		c.Bridges = append(c.Bridges, &f.Bridges[i])
 	}
+}
+
+// hugeNumbers reports number literals so large or so small that HCL's
+// conversion of a number to a string (big.Float.Text) would take minutes and
+// gigabytes: 1e100000000 is a valid number in both syntaxes, and gohcl turns
+// numbers into strings for string attributes such as host_port. No setting
+// needs a magnitude beyond 2^64 or below 2^-64, so those are refused before
+// decoding.
+func hugeNumbers(name string, src []byte) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	check := func(lit string, rng hcl.Range) {
+		f, _, err := big.ParseFloat(lit, 10, 64, big.ToNearestEven)
+		if err != nil || f.Sign() == 0 {
+			return
+		}
+		if exp := f.MantExp(nil); exp > 64 || exp < -64 {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Number out of range",
+				Detail:   fmt.Sprintf("The number %.40s has a magnitude no setting accepts; write a number between 1e-18 and 1e18.", lit),
+				Subject:  rng.Ptr(),
+			})
+		}
+	}
+	if !strings.HasSuffix(name, ".json") {
+		tokens, _ := hclsyntax.LexConfig(src, name, hcl.InitialPos)
+		for _, t := range tokens {
+			if t.Type == hclsyntax.TokenNumberLit {
+				check(string(t.Bytes), t.Range)
+			}
+		}
+		return diags
+	}
+	dec := json.NewDecoder(bytes.NewReader(src))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return diags // the JSON parser reports syntax errors with their ranges
+		}
+		if n, ok := tok.(json.Number); ok {
+			end := int(dec.InputOffset())
+			check(string(n), byteRange(name, src, end-len(n), end))
+		}
+	}
+}
+
+// byteRange returns the hcl.Range of src[start:end].
+func byteRange(name string, src []byte, start, end int) hcl.Range {
+	pos := func(off int) hcl.Pos {
+		line := 1 + bytes.Count(src[:off], []byte("\n"))
+		col := off - (bytes.LastIndexByte(src[:off], '\n') + 1) + 1
+		return hcl.Pos{Line: line, Column: col, Byte: off}
+	}
+	return hcl.Range{Filename: name, Start: pos(start), End: pos(end)}
 }

@@ -49,6 +49,11 @@ type RenderOptions struct {
 	// StaticLeases renders DHCP static leases for the container's MAC, which
 	// is derivable from MachineID exactly as systemd-nspawn derives it.
 	StaticLeases bool
+	// UplinkNetworkFiles maps an uplink named in proxy_ndp to the .network
+	// file networkd applies to it (read from networkd at create time), whose
+	// drop-in directory gets the proxy NDP settings. Nil renders without the
+	// host: the drop-in is then shown under UPLINK.network.d, a stand-in.
+	UplinkNetworkFiles map[string]string
 }
 
 // UnitName is the systemd unit that runs machine name.
@@ -134,6 +139,11 @@ func RenderMachine(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]Artif
 			return nil, err
 		}
 		out = append(out, Artifact{Path: HostNetworkPath(m), Content: b, Mode: 0o644, Owner: owner})
+		ndp, err := proxyNDPArtifacts(m, opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ndp...)
 	}
 
 	if c, ok := containerNetwork(r, m); ok {
@@ -145,6 +155,62 @@ func RenderMachine(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]Artif
 			Path:    path.Join(m.RootDir, "etc/systemd/network", networkd.FilePrefix+c.FileName+".network"),
 			Content: b, Mode: 0o644, Owner: owner, InRoot: true,
 		})
+		// Name resolution between containers matters on shared links
+		// (zones, bridges, a macvlan's LAN); on a veth link the only peer
+		// is the host, and the .network file's settings are enough.
+		if m.Mode != networkd.ModeVeth && (c.LLMNR || c.MDNS) {
+			b, err := wrap("resolved drop-in")(networkd.RenderResolved(networkd.Resolved{Machine: m.Name, LLMNR: c.LLMNR, MDNS: c.MDNS}))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Artifact{
+				Path:    path.Join(m.RootDir, "etc/systemd/resolved.conf.d/nspawnctl.conf"),
+				Content: b, Mode: 0o644, Owner: owner, InRoot: true,
+			})
+		}
+	}
+	return out, nil
+}
+
+// proxiedAddrs are the container's addresses that proxy NDP answers for on
+// its uplinks: its static global IPv6 addresses (not ULA, not link-local).
+func proxiedAddrs(m *ResolvedMachine) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range m.ContainerAddrs {
+		ip := a.Addr()
+		if ip.Is6() && ip.IsGlobalUnicast() && !ulaRange.Contains(ip) {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+var ulaRange = netip.MustParsePrefix("fc00::/7")
+
+func proxyNDPUplinks(m *ResolvedMachine) []string {
+	if n := m.Spec.Network; m.Mode == networkd.ModeVeth && n != nil && n.Host != nil {
+		return n.Host.ProxyNDP
+	}
+	return nil
+}
+
+// proxyNDPArtifacts renders one drop-in per proxy_ndp uplink.
+func proxyNDPArtifacts(m *ResolvedMachine, opts RenderOptions) ([]Artifact, error) {
+	var out []Artifact
+	for _, up := range proxyNDPUplinks(m) {
+		file := up + ".network"
+		if opts.UplinkNetworkFiles != nil {
+			f, ok := opts.UplinkNetworkFiles[up]
+			if !ok {
+				return nil, fmt.Errorf("machine %s: proxy_ndp names uplink %s, but systemd-networkd applies no .network file to it, so there is nothing to add IPv6ProxyNDPAddress= to; configure %s with systemd-networkd, or remove it from proxy_ndp", m.Name, up, up)
+			}
+			file = path.Base(f)
+		}
+		b, err := networkd.RenderProxyNDP(networkd.ProxyNDP{Machine: m.Name, Uplink: up, Addrs: proxiedAddrs(m)})
+		if err != nil {
+			return nil, fmt.Errorf("rendering the proxy NDP drop-in of machine %s for %s: %w", m.Name, up, err)
+		}
+		out = append(out, Artifact{Path: path.Join(NetworkDir, file+".d", "nspawnctl-"+m.Name+".conf"), Content: b, Mode: 0o644, Owner: "machine/" + m.Name})
 	}
 	return out, nil
 }
@@ -176,7 +242,9 @@ func renderNspawn(m *ResolvedMachine) ([]byte, error) {
 		b.Set("Exec", "Ephemeral", "yes")
 	}
 	for _, k := range sortedMapKeys(s.Environment) {
-		b.Set("Exec", "Environment", k+"="+s.Environment[k])
+		// nspawn splits Environment= on whitespace, honouring quotes, so an
+		// assignment with spaces or quotes must be quoted as a whole.
+		b.Set("Exec", "Environment", quoteArgs([]string{k + "=" + s.Environment[k]})[0])
 	}
 	b.Set("Exec", "Capability", s.Capabilities...)
 	b.Set("Exec", "DropCapability", s.DropCapabilities...)
@@ -314,6 +382,17 @@ func hostVeth(m *ResolvedMachine, opts RenderOptions) networkd.HostVeth {
 		}
 		hv.PrefixDelegation = hc.PrefixDelegation
 		hv.Extra, _ = unitfile.ExtraOptions(hc.Extra)
+		if len(hc.ProxyNDP) > 0 {
+			// A proxied address usually lies in the uplink's on-link /64;
+			// unless a prefix of this link covers it, only a host route
+			// sends its traffic here instead of back out of the uplink.
+			onLink := append(append(append([]netip.Prefix(nil), m.HostAddrs...), hv.Assign...), hv.Announce...)
+			for _, a := range proxiedAddrs(m) {
+				if !slicesContainsAddr(onLink, a) {
+					hv.Routes = append(hv.Routes, netip.PrefixFrom(a, 128))
+				}
+			}
+		}
 	}
 	if opts.StaticLeases {
 		for _, a := range m.ContainerAddrs {
@@ -414,6 +493,15 @@ func renderBridge(br *ResolvedBridge) ([]Artifact, error) {
 		out = append(out, Artifact{Path: base + "-uplink.network", Content: b, Mode: 0o644, Owner: owner})
 	}
 	return out, nil
+}
+
+func slicesContainsAddr(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Masked().Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func sortedMapKeys(m map[string]string) []string {

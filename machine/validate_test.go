@@ -319,7 +319,7 @@ func dumpArtifacts(arts []Artifact) []byte {
 var emittedSections = map[string]bool{
 	"[Exec]": true, "[Files]": true, "[Network]": true, "[Unit]": true, "[Service]": true,
 	"[Match]": true, "[IPv6Prefix]": true, "[DHCPServer]": true, "[DHCPServerStaticLease]": true,
-	"[DHCPPrefixDelegation]": true, "[NetDev]": true, "[Link]": true, "[Address]": true, "[Route]": true,
+	"[DHCPPrefixDelegation]": true, "[NetDev]": true, "[Resolve]": true, "[Link]": true, "[Address]": true, "[Route]": true,
 }
 
 // artifactProblem returns what is wrong with a rendered artefact: a section
