@@ -95,8 +95,17 @@ func (m *Manager) Plan(r *Resolved, prune, force bool) ([]*MachinePlan, error) {
 			Reason: "no longer declared; apply --prune removes it"}
 		if prune {
 			p.Action, p.Effect, p.Activation, p.Reason = ActionRemove, EffectRestart, "stop", "no longer declared"
+			// Remove keeps files other machines recorded too (the NAT
+			// restore unit, zone and bridge files); the plan must not
+			// promise to delete them.
+			shared, err := m.sharedPaths(rec.Name)
+			if err != nil {
+				return nil, err
+			}
 			for _, a := range rec.Artifacts {
-				p.Files = append(p.Files, FileChange{Path: a.Path, Kind: "delete", Effect: EffectRestart})
+				if !shared[a.Path] {
+					p.Files = append(p.Files, FileChange{Path: a.Path, Kind: "delete", Effect: EffectRestart})
+				}
 			}
 			for _, f := range rec.Forwards {
 				p.NAT = append(p.NAT, "- "+f)
@@ -178,7 +187,15 @@ func (m *Manager) planMachine(r *Resolved, rm *ResolvedMachine, rec *Record, for
 // machineArtifacts is a machine's artefacts plus those of the zone or
 // bridge it uses (shared with the other members).
 func (m *Manager) machineArtifacts(r *Resolved, rm *ResolvedMachine) ([]Artifact, error) {
-	arts, err := RenderMachine(r, rm, RenderOptions{Binary: m.Binary, MachineID: m.MachineID, StaticLeases: true})
+	opts := RenderOptions{Binary: m.Binary, MachineID: m.MachineID, StaticLeases: true}
+	if ups := proxyNDPUplinks(rm); len(ups) > 0 {
+		files, err := m.uplinkNetworkFiles(ups)
+		if err != nil {
+			return nil, fmt.Errorf("machine %s: %w", rm.Name, err)
+		}
+		opts.UplinkNetworkFiles = files
+	}
+	arts, err := RenderMachine(r, rm, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -206,6 +206,9 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	for fam, p := range rm.Allocated {
 		rec.Allocations["machine/"+name+"/"+fam] = p
 	}
+	for k, p := range zoneAllocations(r, rm) {
+		rec.Allocations[k] = p
+	}
 	if overlay.IsValid() {
 		// A /32: the overlay address alone, so that it never blocks a
 		// subnet of the veth pools should they overlap.
@@ -290,7 +293,8 @@ func (m *Manager) writeArtifact(a Artifact, undo *undoLog) error {
 		changed, err = atomicfile.Write(dst, a.Content, os.FileMode(a.Mode))
 	}
 	if err != nil {
-		return err
+		// The bare rename error names neither the object nor a remedy.
+		return fmt.Errorf("writing %s for %s: %w; remove or move away what is at that path (nspawnctl owns it) and retry", a.Path, orStr(a.Owner, "the machine"), err)
 	}
 	if !changed {
 		return nil
@@ -305,7 +309,11 @@ func (m *Manager) writeArtifact(a Artifact, undo *undoLog) error {
 			_, err := atomicfile.Write(dst, old, oldMode)
 			return err
 		default:
-			return removeIfExists(dst)
+			if err := removeIfExists(dst); err != nil {
+				return err
+			}
+			m.removeEmptyDir(a.Path) // MkdirAll may have made it for this file
+			return nil
 		}
 	})
 	return nil
@@ -340,10 +348,19 @@ func (m *Manager) removeArtifact(a ArtifactRecord) error {
 	if err := removeIfExists(p); err != nil {
 		return fmt.Errorf("removing %s: %w", a.Path, err)
 	}
-	if dir := filepath.Dir(a.Path); strings.HasSuffix(dir, ".service.d") || strings.HasSuffix(dir, ".wants") {
+	m.removeEmptyDir(a.Path)
+	return nil
+}
+
+// removeEmptyDir removes the directory of an artefact at path when that is
+// a directory nspawnctl's writes create and it became empty: a unit's
+// drop-in or .wants directory, or /etc/systemd/nspawn (which Debian does not
+// ship, so the first create makes it and the last remove must take it away,
+// or a remove would leave something behind).
+func (m *Manager) removeEmptyDir(path string) {
+	if dir := filepath.Dir(path); strings.HasSuffix(dir, ".service.d") || strings.HasSuffix(dir, ".wants") || dir == NspawnDir {
 		_ = os.Remove(m.host(dir)) // only succeeds when empty
 	}
-	return nil
 }
 
 // provisionRoot makes sure the machine's root exists, creating it for

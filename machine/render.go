@@ -146,6 +146,17 @@ func RenderMachine(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]Artif
 		out = append(out, ndp...)
 	}
 
+	if m.RootKind == "tarball" || m.RootKind == "bootstrap" {
+		// Roots nspawnctl creates carry the hostname of the machine they
+		// were built on (mmdebstrap copies /etc/hostname), and the
+		// container's systemd sets that at boot over nspawn's machine name;
+		// then LLMNR and mDNS would answer for the wrong name.
+		out = append(out, Artifact{
+			Path:    path.Join(m.RootDir, "etc/hostname"),
+			Content: []byte(m.Name + "\n"), Mode: 0o644, Owner: owner, InRoot: true,
+		})
+	}
+
 	if c, ok := containerNetwork(r, m); ok {
 		b, err := wrap("container network file")(networkd.RenderContainer(c))
 		if err != nil {

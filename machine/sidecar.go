@@ -61,6 +61,12 @@ func (m *Manager) nebulaArtifacts(ctx context.Context, r *Resolved, rm *Resolved
 		// with the last one (see sharedPaths).
 		out = append(out, Artifact{Path: path.Join(r.UnitDir, name), Content: content, Mode: 0o644, Owner: owner})
 	}
+	// Per machine: the sidecar's own dynamic user (see DynamicUserName).
+	dropIn, err := nebula.RenderSidecarDropIn(rm.Name)
+	if err != nil {
+		return nil, netip.Prefix{}, err
+	}
+	out = append(out, Artifact{Path: nebula.SidecarDropInPath(r.UnitDir, rm.Name), Content: dropIn, Mode: 0o644, Owner: owner})
 	// The key material lives in a directory only root may enter; atomicfile
 	// would create it 0755.
 	dir := m.host(nebula.Dir(rm.Name))

@@ -140,11 +140,14 @@ func (s *Store) List() ([]*Record, error) {
 
 // Allocations returns every recorded allocation except those of the
 // machines in skip: Pinned for machines being (re)created, Taken for others.
+// A zone's subnets (keys "zone/NAME/...", recorded by each member) are always
+// pinned: they belong to the zone, not to the member that recorded them, and
+// the next member must join the zone where it is, not move it.
 func Allocations(recs []*Record, skip map[string]bool) (pinned map[string]netip.Prefix, taken []netip.Prefix) {
 	pinned = map[string]netip.Prefix{}
 	for _, r := range recs {
 		for k, p := range r.Allocations {
-			if skip[r.Name] {
+			if skip[r.Name] || strings.HasPrefix(k, "zone/") {
 				pinned[k] = p
 			} else {
 				taken = append(taken, p)

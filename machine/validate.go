@@ -254,7 +254,11 @@ func (v *validator) addresses(body hcl.Body, attr string, vals []string, fallbac
 			v.errf(rng, "Unspecified address", "%s: %s is the unspecified address. Leave %s out to have nspawnctl allocate addresses, or give a concrete one.", attr, s, attr)
 			continue
 		}
-		if p.Addr().Is4() && p.Bits() > 30 || p.Addr().Is6() && p.Bits() > 126 {
+		// A container's IPv6 /128 is fine: its default route comes from the
+		// host's router advertisements, via the host's link-local address
+		// (the proxy NDP setup: one address of the uplink's /64).
+		single6 := p.Addr().Is6() && p.Bits() == 128 && strings.HasSuffix(owner, "(container)")
+		if (p.Addr().Is4() && p.Bits() > 30 || p.Addr().Is6() && p.Bits() > 126) && !single6 {
 			v.errf(rng, "Prefix too long", "%s: %s leaves no room for a second address on the link; use /30 or shorter for IPv4, /126 or shorter for IPv6.", attr, s)
 			continue
 		}

@@ -395,6 +395,11 @@ func (v *validator) network(m *Machine, rm *ResolvedMachine) {
 		}
 		v.extra(c.Body, "extra", c.Extra, c.DefRange)
 	}
+	if n.Host != nil && len(n.Host.ProxyNDP) > 0 && mode == networkd.ModeVeth && len(proxiedAddrs(rm)) == 0 {
+		// Proxy NDP answers for fixed addresses; SLAAC addresses are not
+		// known when the drop-in is written.
+		v.errf(diag.Attr(n.Host.Body, "proxy_ndp", n.Host.DefRange), "Proxy NDP needs a static global address", "proxy_ndp answers neighbour discovery on %s for the container's static global IPv6 addresses, and machine %s has none. Give it container { address = [\"2001:db8::100/128\"] } (an address of the uplink's /64), or remove proxy_ndp.", strings.Join(n.Host.ProxyNDP, ", "), m.Name)
+	}
 }
 
 // networkdNetworkDefault is the network block of a machine that has none.

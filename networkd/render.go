@@ -30,7 +30,11 @@ type HostVeth struct {
 	StaticLease *Lease
 	// PrefixDelegation enables DHCPPrefixDelegation= (nil: off).
 	PrefixDelegation *PrefixDelegation
-	Extra            []unitfile.Option
+	// Routes are host routes to container addresses that no host-side
+	// prefix covers (proxy NDP: the address lies in the uplink's on-link
+	// /64, so without a more specific route the host would look for it there).
+	Routes []netip.Prefix
+	Extra  []unitfile.Option
 }
 
 // Lease is a DHCP server static lease.
@@ -54,10 +58,17 @@ func RenderHostVeth(h HostVeth) ([]byte, error) {
 	b.Set("Network", "LinkLocalAddressing", "yes")
 	b.Bool("Network", "DHCPServer", h.DHCPServer)
 	b.Set("Network", "IPMasquerade", orDefault(h.Masquerade, "both"))
+	if Forwarding(h.Masquerade) {
+		b.Set("Network", "IPForward", "yes")
+	}
 	b.Set("Network", "LLDP", "yes")
 	b.Set("Network", "EmitLLDP", "customer-bridge")
 	b.Set("Network", "IPv6AcceptRA", "no")
 	b.Set("Network", "IPv6SendRA", "yes")
+	for _, r := range h.Routes {
+		b.AddSection("Route")
+		b.Set("Route", "Destination", r.String())
+	}
 	if h.PrefixDelegation != nil {
 		b.Set("Network", "DHCPPrefixDelegation", "yes")
 		b.Set("DHCPPrefixDelegation", "UplinkInterface", orDefault(h.PrefixDelegation.Uplink, ":auto"))
@@ -78,6 +89,60 @@ func RenderHostVeth(h HostVeth) ([]byte, error) {
 		b.Set("IPv6Prefix", "Assign", "yes")
 	}
 	b.Merge(h.Extra)
+	return b.Bytes()
+}
+
+// Forwarding reports whether a host-side link with IPMasquerade=masquerade
+// must also say IPForward=yes. networkd turns on forwarding only for the
+// families it masquerades, so with masquerade = "ipv4" (the setting for a
+// global IPv6 prefix) IPv6 forwarding would stay off and the routed prefix
+// unreachable, and with "no" port forwards would not be forwarded at all.
+func Forwarding(masquerade string) bool { return orDefault(masquerade, "both") != "both" }
+
+// ProxyNDP is a drop-in for the .network file networkd applies to an uplink:
+// the uplink answers neighbour solicitations for a container's addresses, for
+// providers that put a host's /64 on-link instead of routing it to the host.
+type ProxyNDP struct {
+	Machine string
+	Uplink  string
+	Addrs   []netip.Addr
+}
+
+// RenderProxyNDP renders the drop-in FILE.network.d/nspawnctl-MACHINE.conf
+// for the uplink's .network file: IPv6ProxyNDP= and one IPv6ProxyNDPAddress=
+// per address. A drop-in rather than an edit, because that file is the
+// user's; networkd merges drop-ins of every directory by the file's name.
+func RenderProxyNDP(p ProxyNDP) ([]byte, error) {
+	b := unitfile.New(append(header("machine "+p.Machine+": proxy NDP on "+p.Uplink),
+		"A drop-in for the .network file networkd applies to "+p.Uplink+".")...)
+	b.Set("Network", "IPv6ProxyNDP", "yes")
+	for _, a := range p.Addrs {
+		b.Set("Network", "IPv6ProxyNDPAddress", a.String())
+	}
+	return b.Bytes()
+}
+
+// Resolved is the container's systemd-resolved drop-in: the link settings
+// LLMNR= and MulticastDNS= in the .network file only take effect where the
+// global settings allow them, and distributions differ in those defaults
+// (mDNS is off in several), so the container says so itself.
+type Resolved struct {
+	Machine string
+	LLMNR   bool
+	MDNS    bool
+}
+
+// RenderResolved renders ROOT/etc/systemd/resolved.conf.d/nspawnctl.conf.
+func RenderResolved(r Resolved) ([]byte, error) {
+	b := unitfile.New(header("machine " + r.Machine + ", inside the container")...)
+	// Only what the link needs is switched on; "no" here would switch a
+	// protocol off for every other link of the container too.
+	if r.LLMNR {
+		b.Set("Resolve", "LLMNR", "yes")
+	}
+	if r.MDNS {
+		b.Set("Resolve", "MulticastDNS", "yes")
+	}
 	return b.Bytes()
 }
 

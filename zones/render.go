@@ -30,6 +30,9 @@ func RenderZone(z ZoneNetwork) ([]byte, error) {
 	b.Set("Network", "LinkLocalAddressing", "yes")
 	b.Bool("Network", "DHCPServer", z.DHCPServer)
 	b.Set("Network", "IPMasquerade", or(z.Masquerade, "both"))
+	if networkd.Forwarding(z.Masquerade) {
+		b.Set("Network", "IPForward", "yes")
+	}
 	b.Set("Network", "LLDP", "yes")
 	b.Set("Network", "EmitLLDP", "customer-bridge")
 	b.Set("Network", "IPv6AcceptRA", "no")
@@ -74,6 +77,12 @@ func RenderBridgeNetwork(br BridgeNetwork) ([]byte, error) {
 	b.Set("Network", "DHCP", or(br.DHCP, "no"))
 	b.Bool("Network", "DHCPServer", br.DHCPServer)
 	b.Set("Network", "IPMasquerade", or(br.Masquerade, "no"))
+	if len(br.Addrs) > 0 && networkd.Forwarding(or(br.Masquerade, "no")) {
+		// With an address the bridge is its members' gateway (and the
+		// target link of their port forwards), which needs forwarding that
+		// IPMasquerade=no does not turn on.
+		b.Set("Network", "IPForward", "yes")
+	}
 	// Without carrier (no member started yet) networkd would leave the
 	// bridge unconfigured, and the first container would find no gateway.
 	b.Set("Network", "ConfigureWithoutCarrier", "yes")

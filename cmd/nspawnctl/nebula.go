@@ -137,6 +137,7 @@ func newNebulaPrepareCmd(a *app) *cobra.Command {
 	var bin string
 	var leader int
 	var timeout time.Duration
+	var tunPath string
 	cmd := &cobra.Command{
 		Use:   "prepare NAME",
 		Short: "Bind-mount a running machine's network namespace for its Nebula sidecar (ExecStart of nspawnctl-nebula-netns@NAME.service)",
@@ -150,6 +151,9 @@ network namespace at ` + nebula.NetnsDir + `/NAME, where the sidecar unit joins 
 			defer cancel()
 			if err := checkSidecarVersion(ctx, name, paths.config(name), bin); err != nil {
 				return err
+			}
+			if err := nebula.CheckTun(tunPath); err != nil {
+				return fmt.Errorf("machine %s: %w", name, err)
 			}
 			if leader == 0 {
 				md, err := machine.NewMachined()
@@ -176,6 +180,7 @@ network namespace at ` + nebula.NetnsDir + `/NAME, where the sidecar unit joins 
 	paths.register(cmd)
 	cmd.Flags().StringVar(&bin, "nebula", "", "the nebula the sidecar runs (default: nebula on PATH)")
 	cmd.Flags().IntVar(&leader, "leader", 0, "the machine's leader PID, instead of asking systemd-machined")
+	cmd.Flags().StringVar(&tunPath, "tun", nebula.TunPath, "the tun device the sidecar's user must be able to open")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for nebula and machined")
 	return cmd
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 )
 
@@ -105,10 +107,28 @@ func TestNebulaPrepareCleanup(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// A tun node of our own: this machine's /dev/net/tun may be 0600 (no
+	// udev), which prepare refuses, as checked below.
+	tun := filepath.Join(dir, "tun")
+	if err := unix.Mknod(tun, unix.S_IFCHR|0o600, int(unix.Mkdev(10, 200))); err != nil {
+		t.Fatalf("mknod %s: %v", tun, err)
+	}
 	flags := []string{"--config-root", confRoot, "--netns-dir", nsDir}
+	pflags := append(append([]string(nil), flags...), "--tun", tun) // prepare's
 	defer nebula.UnbindNetns(filepath.Join(nsDir, "m1"))
+	// The sidecar's dynamic user could not open a 0600 node: refused, with the fix.
+	code, _, stderr := runCLI(t, append([]string{"nebula", "prepare", "--nebula", bin, "--leader", pid, "m1"}, pflags...)...)
+	if code == exitOK || !strings.Contains(stderr, "chmod 0666") {
+		t.Errorf("prepare with a 0600 tun device: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Lstat(filepath.Join(nsDir, "m1")); !os.IsNotExist(err) {
+		t.Errorf("a refused prepare mounted the namespace")
+	}
+	if err := os.Chmod(tun, 0o666); err != nil {
+		t.Fatal(err)
+	}
 
-	code, _, stderr := runCLI(t, append([]string{"nebula", "prepare", "--nebula", bin, "--leader", pid, "m1"}, flags...)...)
+	code, _, stderr = runCLI(t, append([]string{"nebula", "prepare", "--nebula", bin, "--leader", pid, "m1"}, pflags...)...)
 	if code != exitOK {
 		t.Fatalf("prepare: exit %d: %s", code, stderr)
 	}
@@ -117,11 +137,11 @@ func TestNebulaPrepareCleanup(t *testing.T) {
 		t.Fatalf("the bind mount shows namespace %d (%v), want %d", got, err, want)
 	}
 	// Preparing again (a restarted container) replaces the mount.
-	if code, _, stderr := runCLI(t, append([]string{"nebula", "prepare", "--nebula", bin, "--leader", pid, "m1"}, flags...)...); code != exitOK {
+	if code, _, stderr := runCLI(t, append([]string{"nebula", "prepare", "--nebula", bin, "--leader", pid, "m1"}, pflags...)...); code != exitOK {
 		t.Fatalf("second prepare: exit %d: %s", code, stderr)
 	}
 	// The host's own namespace is refused.
-	if code, _, stderr := runCLI(t, append([]string{"nebula", "prepare", "--nebula", bin, "--leader", strconv.Itoa(os.Getpid()), "m1"}, flags...)...); code == exitOK || !strings.Contains(stderr, "host's network namespace") {
+	if code, _, stderr := runCLI(t, append([]string{"nebula", "prepare", "--nebula", bin, "--leader", strconv.Itoa(os.Getpid()), "m1"}, pflags...)...); code == exitOK || !strings.Contains(stderr, "host's network namespace") {
 		t.Errorf("prepare with a host process: exit %d: %s", code, stderr)
 	}
 
@@ -150,7 +170,7 @@ func TestNebulaPrepareCleanup(t *testing.T) {
 	conf := filepath.Join(confRoot, "m1", "config.yml")
 	b, _ := os.ReadFile(conf)
 	os.WriteFile(conf, []byte(strings.Replace(string(b), "nspawnctl-requires-nebula: 1.6.1", "nspawnctl-requires-nebula: 99.0.0", 1)), 0o600)
-	code, _, stderr = runCLI(t, append([]string{"nebula", "prepare", "--nebula", bin, "--leader", pid, "m1"}, flags...)...)
+	code, _, stderr = runCLI(t, append([]string{"nebula", "prepare", "--nebula", bin, "--leader", pid, "m1"}, pflags...)...)
 	if code == exitOK || !strings.Contains(stderr, "needs nebula 99.0.0 or later") {
 		t.Errorf("prepare with a too-old nebula: exit %d: %s", code, stderr)
 	}

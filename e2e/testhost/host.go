@@ -336,6 +336,12 @@ func (h *Host) boot(ctx context.Context) error {
 	}
 	cmd := exec.Command("systemd-nspawn", args...)
 	cmd.Stdout, cmd.Stderr = h.console, h.console
+	// /proc/sys/net writable, as on a real host: nspawn mounts /proc/sys
+	// read-only and makes net/ writable only for --private-network, which
+	// --network-namespace-path excludes. nspawnctl's forwards from the host's
+	// localhost need route_localnet on the machine's link. The namespace is
+	// the test host's own, so nothing outside it changes.
+	cmd.Env = append(os.Environ(), "SYSTEMD_NSPAWN_API_VFS_WRITABLE=network")
 	// Its own process group: a Ctrl-C at the terminal reaches the test binary,
 	// whose handler powers the host off in order, not nspawn directly.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -61,7 +61,9 @@ func TestHostImage() Image {
 		// netbase: /etc/protocols, so that nft prints "tcp" and not "6", as on
 		// a real host. libnss-mymachines: machine names resolve on the host
 		// (doctor's nss-mymachines check, "ping NAME" from the host).
-		Packages: []string{"systemd", "systemd-container", "dbus", "iproute2", "nftables", "busybox", "curl", "netbase", "libnss-mymachines"},
+		// nebula: the Nebula sidecar runs the host's nebula (1.6.1 in
+		// bookworm), and the overlay scenario's lighthouse uses nebula-cert.
+		Packages: []string{"systemd", "systemd-container", "dbus", "iproute2", "nftables", "busybox", "curl", "netbase", "libnss-mymachines", "nebula"},
 		Hooks:    []string{`chroot "$1" systemctl enable systemd-networkd`},
 		Output:   Directory,
 	}

@@ -242,7 +242,9 @@ func (h *Host) NftOwn(ctx context.Context) ([]string, error) {
 // are compared with DiffSnapshots.
 func (h *Host) Snapshot(ctx context.Context) ([]string, error) {
 	var out []string
-	files, _, err := h.Sh(ctx, `find /etc/systemd /var/lib/nspawnctl /var/lib/machines /run/systemd/system -xdev 2>/dev/null | sort; true`)
+	// A machine's root is listed as its directory only: what is inside
+	// goes with it.
+	files, _, err := h.Sh(ctx, `{ find /etc/systemd /var/lib/nspawnctl /run/systemd/system -xdev; find /var/lib/machines -maxdepth 1; } 2>/dev/null | sort; true`)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ package diag
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -82,33 +81,4 @@ func Errorf(subject *hcl.Range, summary, detail string, args ...any) *hcl.Diagno
 // Warnf returns a warning diagnostic at subject.
 func Warnf(subject *hcl.Range, summary, detail string, args ...any) *hcl.Diagnostic {
 	return &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(detail, args...), Subject: subject}
-}
-
-// Location returns a diagnostic's one-line form "FILE:LINE:COL: error:
-// SUMMARY", which editors and CI logs recognise and jump to.
-func Location(d *hcl.Diagnostic) string {
-	sev := "error"
-	if d.Severity == hcl.DiagWarning {
-		sev = "warning"
-	}
-	if d.Subject == nil {
-		return fmt.Sprintf("%s: %s", sev, d.Summary)
-	}
-	return fmt.Sprintf("%s:%d:%d: %s: %s", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
-}
-
-// WriteText writes each diagnostic as its Location line followed by HCL's
-// own rendering (source snippet and detail). HCL's text writer alone says
-// "on FILE line N", without the column and not in the FILE:LINE:COL form.
-func WriteText(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, width uint, color bool) error {
-	tw := hcl.NewDiagnosticTextWriter(w, files, width, color)
-	for _, d := range diags {
-		if _, err := fmt.Fprintln(w, Location(d)); err != nil {
-			return err
-		}
-		if err := tw.WriteDiagnostic(d); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -686,7 +686,13 @@ func checkFirewall(h HostView, mdns bool) Check {
 	if mdns {
 		ports += ", UDP 5353 (mDNS)"
 	}
-	remedy := "trust the container links: nft insert rule inet filter input iifname { \"ve-*\", \"vz-*\" } accept\n" +
+	// Name the chain that drops, so that the command works as printed; the
+	// conventional inet filter input when no single chain is to blame.
+	chain := "inet filter input"
+	if len(chains) == 1 {
+		chain = chains[0]
+	}
+	remedy := "trust the container links: nft insert rule " + chain + " iifname { \"ve-*\", \"vz-*\" } accept\n" +
 		"(make it permanent in /etc/nftables.conf; on NixOS networking.firewall.trustedInterfaces = [ \"ve-+\" \"vz-+\" \"vb-+\" ]),\n" +
 		"or accept at least " + ports + " from them"
 	switch {

@@ -91,3 +91,27 @@ func NetnsInode(path string) (uint64, error) {
 	}
 	return st.Ino, nil
 }
+
+// TunPath is the tun clone device nebula opens to create its interface.
+const TunPath = "/dev/net/tun"
+
+// CheckTun returns an error when the device at path (TunPath) is not a
+// character device that every user may read and write. The sidecar runs as a
+// dynamic user with only CAP_NET_ADMIN, which does not override file
+// permissions, so on a 0600 node nebula fails with a bare "permission
+// denied" and systemd restarts it forever. udev makes the node 0666 on
+// ordinary hosts; hosts without udev (a system in a container, some minimal
+// images) keep the kernel's 0600, and this names the fix instead.
+func CheckTun(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("the Nebula sidecar needs %s: %w; load the tun module (modprobe tun) or give the host the device", path, err)
+	}
+	if fi.Mode()&fs.ModeCharDevice == 0 {
+		return fmt.Errorf("%s is not a character device (%s); the Nebula sidecar needs the kernel's tun device there", path, fi.Mode())
+	}
+	if perm := fi.Mode().Perm(); perm&0o006 != 0o006 {
+		return fmt.Errorf("%s is mode %04o, so the Nebula sidecar's dynamic user cannot open it; udev makes it 0666 on most hosts (KERNEL==\"tun\", MODE=\"0666\"), here run chmod 0666 %s, and keep it across boots with a tmpfiles.d line \"z %s 0666 - - -\"", path, perm, path, path)
+	}
+	return nil
+}

@@ -2,9 +2,12 @@ package nebula
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -312,27 +315,30 @@ func RenderUnits(opts UnitOptions) (map[string][]byte, error) {
 			return nil, fmt.Errorf("the path of %s for the nebula sidecar units must be absolute, got %q", what, p)
 		}
 	}
+	// %i, never %I: the instance is the machine name exactly as
+	// systemd-nspawn@%i.service uses it, and %I would unescape it ("-"
+	// becomes "/"), so machine "web-1" would look for "web/1".
 	container := "systemd-nspawn@%i.service"
 	netns := "nspawnctl-nebula-netns@%i.service"
 
-	n := unitfile.New("Network namespace of container %I for its Nebula sidecar; written by nspawnctl.")
-	n.Set("Unit", "Description", "Network namespace of container %I for its Nebula sidecar")
+	n := unitfile.New("Network namespace of container %i for its Nebula sidecar; written by nspawnctl.")
+	n.Set("Unit", "Description", "Network namespace of container %i for its Nebula sidecar")
 	n.Set("Unit", "BindsTo", container)
 	n.Set("Unit", "PartOf", container)
 	n.Set("Unit", "After", container)
 	n.Set("Service", "Type", "oneshot")
 	n.Bool("Service", "RemainAfterExit", true)
-	n.Set("Service", "ExecStart", opts.Binary+" nebula prepare --nebula "+opts.Nebula+" %I")
-	n.Set("Service", "ExecStop", opts.Binary+" nebula cleanup %I")
+	n.Set("Service", "ExecStart", opts.Binary+" nebula prepare --nebula "+opts.Nebula+" %i")
+	n.Set("Service", "ExecStop", opts.Binary+" nebula cleanup %i")
 	netnsUnit, err := n.Bytes()
 	if err != nil {
 		return nil, err
 	}
 
 	s := unitfile.New(
-		"Nebula mesh sidecar of container %I: nebula runs in the container's network namespace",
+		"Nebula mesh sidecar of container %i: nebula runs in the container's network namespace",
 		"with only CAP_NET_ADMIN, as a dynamic user; written by nspawnctl.")
-	s.Set("Unit", "Description", "Nebula mesh sidecar of container %I")
+	s.Set("Unit", "Description", "Nebula mesh sidecar of container %i")
 	s.Set("Unit", "Documentation", "man:nebula(1)")
 	s.Set("Unit", "BindsTo", container, netns)
 	s.Set("Unit", "PartOf", container)
@@ -341,8 +347,8 @@ func RenderUnits(opts UnitOptions) (map[string][]byte, error) {
 	s.Set("Service", "ExecStart", opts.Nebula+" -config %d/config.yml")
 	// The key reaches the dynamic user only as a credential: a copy in
 	// /run/credentials/%n that systemd makes readable by that user alone.
-	s.Set("Service", "LoadCredential", "config.yml:"+ConfigRoot+"/%I/config.yml")
-	s.Set("Service", "NetworkNamespacePath", NetnsDir+"/%I")
+	s.Set("Service", "LoadCredential", "config.yml:"+ConfigRoot+"/%i/config.yml")
+	s.Set("Service", "NetworkNamespacePath", NetnsDir+"/%i")
 	s.Bool("Service", "DynamicUser", true)
 	s.Set("Service", "AmbientCapabilities", "CAP_NET_ADMIN")
 	s.Set("Service", "CapabilityBoundingSet", "CAP_NET_ADMIN")
@@ -366,6 +372,51 @@ func RenderUnits(opts UnitOptions) (map[string][]byte, error) {
 		return nil, err
 	}
 	return map[string][]byte{SidecarUnit: sidecar, NetnsUnit: netnsUnit}, nil
+}
+
+// dynamicUserPrefix starts every sidecar's user name; it is nspawnctl's own,
+// so that no other unit's DynamicUser= (which shares a user by name) and no
+// static account can end up with a sidecar's user.
+const dynamicUserPrefix = "nspawnctl-nb"
+
+// maxUserName is the longest user name systemd accepts for DynamicUser=
+// (utmp's 32 bytes with the terminating NUL).
+const maxUserName = 31
+
+// DynamicUserName is the user machine's sidecar runs as. Each machine needs
+// its own: without User=, systemd names a template's dynamic user after the
+// template alone ("nspawnctl-nebula"), so every sidecar would share one uid,
+// and that uid owns every sidecar's credential directory, i.e. every
+// machine's private key. A name that fits systemd's rules for user names
+// (letters, digits, "-", at most 31 bytes) is used as it is, for
+// readability in ps and journals; others (dots, long names) are hashed. The
+// hashed form joins with "_", which machine names cannot contain, so the two
+// forms never collide.
+func DynamicUserName(machine string) string {
+	name := dynamicUserPrefix + "-" + machine
+	if len(name) <= maxUserName && userNameRE.MatchString(name) {
+		return name
+	}
+	sum := sha256.Sum256([]byte(machine))
+	return dynamicUserPrefix + "_" + hex.EncodeToString(sum[:8])
+}
+
+var userNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_-]*$`)
+
+// SidecarDropInPath is the per-machine drop-in of the sidecar unit in unitDir.
+func SidecarDropInPath(unitDir, machine string) string {
+	return path.Join(unitDir, "nspawnctl-nebula@"+machine+".service.d", "nspawnctl.conf")
+}
+
+// RenderSidecarDropIn renders the drop-in that gives machine's sidecar its
+// own dynamic user (DynamicUserName). The template cannot: no specifier
+// yields a valid, unique user name for every machine name.
+func RenderSidecarDropIn(machine string) ([]byte, error) {
+	b := unitfile.New(
+		"The Nebula sidecar of machine "+machine+" runs as a dynamic user of its own, so that no other",
+		"sidecar can read its credential (its private key); written by nspawnctl.")
+	b.Set("Service", "User", DynamicUserName(machine))
+	return b.Bytes()
 }
 
 // RenderUnmanagedNetwork renders the .network file for the container's root

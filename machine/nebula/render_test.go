@@ -83,6 +83,11 @@ func TestRenderUnitsGolden(t *testing.T) {
 	}
 	for name, b := range units {
 		golden.Check(t, "testdata/units/"+name, b)
+		// %I unescapes the instance ("web-1" -> "web/1"); the machine name
+		// must reach prepare, the credential and the netns path as it is.
+		if bytes.Contains(b, []byte("%I")) {
+			t.Errorf("%s uses %%I; machine names with '-' would be mangled, use %%i", name)
+		}
 	}
 	if _, err := RenderUnits(UnitOptions{Binary: "nspawnctl", Nebula: "/usr/bin/nebula"}); err == nil {
 		t.Error("a relative binary path was accepted")
@@ -206,4 +211,34 @@ func TestUnitsVerifyWithSystemdAnalyze(t *testing.T) {
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
+}
+
+// Each machine's sidecar must get its own dynamic user: systemd would name a
+// template's user after the template alone, shared by every instance.
+func TestDynamicUserName(t *testing.T) {
+	long := "a-machine-name-that-is-too-long"
+	for _, c := range []struct{ machine, want string }{
+		{"web", "nspawnctl-nb-web"},
+		{"neb-blue", "nspawnctl-nb-neb-blue"},
+		{"abcdefghijklmnopqr", "nspawnctl-nb-abcdefghijklmnopqr"}, // 31 bytes
+		{"abcdefghijklmnopqrs", "nspawnctl-nb_e250f886728b77ba"},
+		{"web.example", "nspawnctl-nb_03bbe82aa48c8fa0"},
+		{long, "nspawnctl-nb_f10295f3698a495e"},
+	} {
+		got := DynamicUserName(c.machine)
+		if len(got) > maxUserName || !userNameRE.MatchString(got) {
+			t.Errorf("DynamicUserName(%q) = %q is not a valid user name", c.machine, got)
+		}
+		if got != c.want {
+			t.Errorf("DynamicUserName(%q) = %q, want %q", c.machine, got, c.want)
+		}
+	}
+	if DynamicUserName("a.b") == DynamicUserName("a-b") {
+		t.Error("machines a.b and a-b share a user")
+	}
+	b, err := RenderSidecarDropIn("neb-blue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "testdata/units/nspawnctl-nebula@neb-blue.service.d/nspawnctl.conf", b)
 }
