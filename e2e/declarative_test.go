@@ -27,16 +27,6 @@ func declareWeb(t *testing.T, ctx context.Context, h *testhost.Host, port int, b
 	}
 }
 
-// leader returns machined's leader PID of a running machine, or fails.
-func leader(t *testing.T, ctx context.Context, h *testhost.Host, name string) int {
-	t.Helper()
-	pid, err := h.MachineLeader(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
-}
-
 // planShows runs nspawnctl plan and checks that its output has every want.
 func planShows(t *testing.T, ctx context.Context, h *testhost.Host, args []string, want ...string) {
 	t.Helper()
@@ -69,13 +59,13 @@ func TestDeclarative(t *testing.T) {
 		planShows(t, ctx, h, []string{declDir}, "+ dweb", "create", "nat + tcp")
 		mustNspawnctl(t, ctx, h, "apply", declDir)
 		webReachable(t, ctx, h, 8381, "hello from", 90*time.Second)
-		pid1 = leader(t, ctx, h, "dweb")
+		pid1 = leaderOf(t, ctx, h, "dweb")
 	})
 
 	timed(t, "apply: unchanged", func() {
 		planShows(t, ctx, h, []string{declDir}, "= dweb (unchanged)")
 		mustNspawnctl(t, ctx, h, "apply", declDir)
-		if pid := leader(t, ctx, h, "dweb"); pid != pid1 {
+		if pid := leaderOf(t, ctx, h, "dweb"); pid != pid1 {
 			t.Errorf("an apply without changes restarted dweb: leader %d, was %d", pid, pid1)
 		}
 	})
@@ -86,7 +76,7 @@ func TestDeclarative(t *testing.T) {
 		mustNspawnctl(t, ctx, h, "apply", declDir)
 		webReachable(t, ctx, h, 8382, "hello from", 30*time.Second)
 		webUnreachable(t, ctx, h, 8381)
-		if pid := leader(t, ctx, h, "dweb"); pid != pid1 {
+		if pid := leaderOf(t, ctx, h, "dweb"); pid != pid1 {
 			t.Errorf("changing a forward restarted dweb: leader %d, was %d", pid, pid1)
 		}
 	})
@@ -100,7 +90,7 @@ func TestDeclarative(t *testing.T) {
 		if _, _, err := testhost.WaitGet(ctx, h.ClientGet, clientURL4(8382)+"extra/page.html", "extra page", 30*time.Second); err != nil {
 			t.Error(err)
 		}
-		if pid3 = leader(t, ctx, h, "dweb"); pid3 == pid1 {
+		if pid3 = leaderOf(t, ctx, h, "dweb"); pid3 == pid1 {
 			t.Errorf("changing a bind mount did not restart dweb: leader still %d", pid3)
 		}
 	})
@@ -117,7 +107,7 @@ func TestDeclarative(t *testing.T) {
 	timed(t, "rollback to 2", func() {
 		mustNspawnctl(t, ctx, h, "rollback", "dweb")
 		webReachable(t, ctx, h, 8382, "hello from", 90*time.Second)
-		if pid := leader(t, ctx, h, "dweb"); pid == pid3 {
+		if pid := leaderOf(t, ctx, h, "dweb"); pid == pid3 {
 			t.Errorf("rolling back a bind mount did not restart dweb: leader still %d", pid)
 		}
 		if _, err := h.ClientGet(ctx, clientURL4(8382)+"extra/page.html"); err == nil {
@@ -126,11 +116,11 @@ func TestDeclarative(t *testing.T) {
 	})
 
 	timed(t, "rollback to 1", func() {
-		pid := leader(t, ctx, h, "dweb")
+		pid := leaderOf(t, ctx, h, "dweb")
 		mustNspawnctl(t, ctx, h, "rollback", "dweb")
 		webReachable(t, ctx, h, 8381, "hello from", 30*time.Second)
 		webUnreachable(t, ctx, h, 8382)
-		if now := leader(t, ctx, h, "dweb"); now != pid {
+		if now := leaderOf(t, ctx, h, "dweb"); now != pid {
 			t.Errorf("rolling back a forward restarted dweb: leader %d, was %d", now, pid)
 		}
 		r := mustNspawnctl(t, ctx, h, "generations", "dweb")

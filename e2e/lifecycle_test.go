@@ -315,6 +315,15 @@ func TestLifecycleStopStart(t *testing.T) {
 	timed(t, "nspawnctl stop", func() {
 		mustNspawnctl(t, ctx, h, "stop", "web")
 		stopped("nspawnctl stop")
+		// A stopped managed machine is still listed, as stopped.
+		r := mustNspawnctl(t, ctx, h, "status", "web", "--json")
+		var s status
+		if err := json.Unmarshal([]byte(r.Stdout), &s); err != nil {
+			t.Fatalf("nspawnctl status web --json: %v\n%s", err, r.Stdout)
+		}
+		if s.Name != "web" || s.Running || s.State != "inactive" || s.Managed != "imperative" {
+			t.Errorf("nspawnctl status of the stopped web: %+v, want name web, not running, inactive, imperative", s)
+		}
 	})
 	timed(t, "nspawnctl start", func() {
 		mustNspawnctl(t, ctx, h, "start", "web")
@@ -330,6 +339,14 @@ func TestLifecycleStopStart(t *testing.T) {
 	timed(t, "machinectl start", func() {
 		mustRun(t, ctx, h, "machinectl", "start", "web")
 		webReachable(t, ctx, h, 8181, "hello from", 90*time.Second)
+	})
+	timed(t, "nspawnctl restart", func() {
+		pid := leaderOf(t, ctx, h, "web")
+		mustNspawnctl(t, ctx, h, "restart", "web")
+		webReachable(t, ctx, h, 8181, "hello from", 90*time.Second)
+		if now := leaderOf(t, ctx, h, "web"); now == pid {
+			t.Errorf("nspawnctl restart web kept the leader %d", pid)
+		}
 	})
 	timed(t, "networkd restart", func() {
 		mustRun(t, ctx, h, "systemctl", "restart", "systemd-networkd")
@@ -502,4 +519,21 @@ func TestLifecycleFailedCreate(t *testing.T) {
 		}
 		t.Logf("start without root: %s", r)
 	})
+	// A machine whose root is gone can still be removed, completely.
+	timed(t, "remove without root", func() {
+		mustNspawnctl(t, ctx, h, "remove", "web")
+		if d := testhost.DiffSnapshots(before, snapshot(t, ctx, h), stateSkeleton); len(d) > 0 {
+			t.Errorf("remove of web without its root left:\n%s", strings.Join(d, "\n"))
+		}
+	})
+}
+
+// leaderOf returns machined's leader PID of a running machine, or fails.
+func leaderOf(t *testing.T, ctx context.Context, h *testhost.Host, name string) int {
+	t.Helper()
+	pid, err := h.MachineLeader(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }

@@ -135,12 +135,15 @@ func wgetIn(url, want string) string {
 }
 
 // TestNetworkZone: two containers in a zone reach each other by address and
-// by name (LLMNR through systemd-resolved in the guests), a forward to a
+// by name (LLMNR, and mDNS for NAME.local, through systemd-resolved in the
+// guests), a forward to a
 // zone member works over IPv4 and IPv6 (its ULA address), and a machine in
 // an undeclared zone is refused.
 func TestNetworkZone(t *testing.T) {
 	h, ctx := netHost(t)
-	config := fmt.Sprintf(`zone "e2e" {}
+	config := fmt.Sprintf(`zone "e2e" {
+  mdns = true
+}
 
 machine "za" {
   %s
@@ -179,6 +182,10 @@ machine "zb" {
 		out := inMachine(t, ctx, h, "za", "resolvectl query zb", "resolvectl query --legend=yes zb")
 		if !strings.Contains(out, "LLMNR") {
 			t.Errorf("resolvectl query zb did not answer through LLMNR:\n%s", out)
+		}
+		out = inMachine(t, ctx, h, "za", "resolvectl query zb.local", "resolvectl query --legend=yes zb.local")
+		if !strings.Contains(out, "mDNS") {
+			t.Errorf("resolvectl query zb.local did not answer through mDNS:\n%s", out)
 		}
 		inMachine(t, ctx, h, "za", "ping zb by name", "busybox ping -c 1 -W 2 zb")
 		inMachine(t, ctx, h, "za", "HTTP to zb by name", wgetIn("http://zb/", "machine zb"))

@@ -356,9 +356,10 @@ func (m *Manager) removeArtifact(a ArtifactRecord) error {
 // a directory nspawnctl's writes create and it became empty: a unit's
 // drop-in or .wants directory, or /etc/systemd/nspawn (which Debian does not
 // ship, so the first create makes it and the last remove must take it away,
-// or a remove would leave something behind).
+// or a remove would leave something behind), or the .network.d drop-in
+// directory of an uplink's .network file (proxy NDP).
 func (m *Manager) removeEmptyDir(path string) {
-	if dir := filepath.Dir(path); strings.HasSuffix(dir, ".service.d") || strings.HasSuffix(dir, ".wants") || dir == NspawnDir {
+	if dir := filepath.Dir(path); strings.HasSuffix(dir, ".service.d") || strings.HasSuffix(dir, ".wants") || strings.HasSuffix(dir, ".network.d") || dir == NspawnDir {
 		_ = os.Remove(m.host(dir)) // only succeeds when empty
 	}
 }
