@@ -488,6 +488,11 @@ func (v *validator) nebula(m *Machine, rm *ResolvedMachine) {
 	}
 	if n.ListenPort != nil && (*n.ListenPort < 0 || *n.ListenPort > 65535) {
 		v.errf(diag.Attr(n.Body, "listen_port", n.DefRange), "Invalid listen port", "listen_port must be 0 (random) to 65535.")
+	} else if n.ListenPort != nil && *n.ListenPort > 0 && *n.ListenPort < 1024 {
+		v.errf(diag.Attr(n.Body, "listen_port", n.DefRange), "Privileged listen port", "The sidecar runs with CAP_NET_ADMIN only, so it cannot bind port %d; use 0 (random) or a port from 1024, e.g. 4242.", *n.ListenPort)
+	}
+	if n.CAKey != "" && n.Address == "" && n.Pool == "" && !v.out.NebulaPool.IsValid() {
+		v.errf(diag.Attr(n.Body, "ca_key", n.DefRange), "No overlay address to sign", "A certificate signed from ca_key needs an overlay address: set address = \"10.42.0.5/24\", a pool in this block, or nebula_pool in the defaults block.")
 	}
 	if n.MTU != nil && (*n.MTU < 576 || *n.MTU > 9001) {
 		v.errf(diag.Attr(n.Body, "mtu", n.DefRange), "Invalid MTU", "mtu must be between 576 and 9001 (Nebula's default is 1300).")
@@ -531,6 +536,9 @@ func (v *validator) nebulaRule(r *nebula.Rule) {
 		if msg := oneOf(r.Proto, "any", "tcp", "udp", "icmp"); msg != "" {
 			v.errf(diag.Attr(r.Body, "proto", r.DefRange), "Invalid rule protocol", "proto: %s.", msg)
 		}
+	}
+	if r.Group != "" && len(r.Groups) > 0 {
+		v.errf(diag.Attr(r.Body, "groups", r.DefRange), "Both group and groups", "Nebula refuses to start with a rule that has both group and groups; put the group into groups (all must match) or keep one group.")
 	}
 	if r.Host == "" && r.Group == "" && len(r.Groups) == 0 && r.CIDR == "" && r.CAName == "" && r.CASha == "" {
 		v.errf(r.DefRange.Ptr(), "Rule matches nobody", "A Nebula firewall rule needs one of host, group, groups, cidr, ca_name or ca_sha; write host = \"any\" to match every peer.")

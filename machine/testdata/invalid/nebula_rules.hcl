@@ -3,6 +3,7 @@ machine "web" {
     network = "mesh"
     ca      = "/etc/nebula/ca.crt"
     ca_key  = "/etc/nebula/ca.key"
+    address = "10.42.0.5/24"
     inbound {
       proto = "gre" # ERROR: Invalid rule protocol
       host  = "any"
