@@ -30,8 +30,8 @@ machine "ci" {
   bind_ro = ["/srv/ci/secrets"]
 
   environment = {
-    CI       = "true"
-    RUNNER   = "builder-1"
+    CI          = "true"
+    RUNNER      = "builder-1"
     HTTPS_PROXY = "http://proxy.example.net:3128"
   }
 

@@ -2,6 +2,7 @@ package machine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -180,7 +181,7 @@ func (m *Manager) planMachine(r *Resolved, rm *ResolvedMachine, rec *Record, for
 	if p.Action == ActionUpdate && p.Effect == EffectNone {
 		p.Action = ActionUnchanged
 	}
-	p.Activation = activation(orStr(rm.Spec.Activation, ActivateAuto), p.Effect)
+	p.Activation = activation(cmp.Or(rm.Spec.Activation, ActivateAuto), p.Effect)
 	return p, nil
 }
 

@@ -2,12 +2,13 @@ package machine
 
 import (
 	"fmt"
-	"github.com/nspawnctl/nspawnctl/nat"
 	"net/netip"
 	"path"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/nspawnctl/nspawnctl/nat"
 
 	"github.com/nspawnctl/nspawnctl/internal/unitfile"
 	"github.com/nspawnctl/nspawnctl/networkd"

@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -177,7 +178,7 @@ func (m *Manager) Rollback(ctx context.Context, name string, to int, refreshNAT 
 	if state != "active" {
 		return nil
 	}
-	switch activation(orStr(rec.Activation, ActivateAuto), effect) {
+	switch activation(cmp.Or(rec.Activation, ActivateAuto), effect) {
 	case EffectRestart:
 		if err := m.Stop(ctx, name); err != nil {
 			return err

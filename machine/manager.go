@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -68,9 +69,6 @@ func (m *Manager) now() time.Time {
 	}
 	return time.Now()
 }
-
-// lockTimeout bounds how long a command waits for another nspawnctl.
-const lockTimeout = 2 * time.Minute
 
 // Resolve validates cfg against the host's state: machines keep earlier
 // allocations (pinned), and avoid other machines' and the host's addresses.
@@ -236,7 +234,7 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	if err := m.Networkd.Reload(ctx); err != nil {
 		m.logf("warning: %v", err)
 	}
-	m.logf("created machine %s (%s network, host link %s)", name, rm.Mode, orStr(rm.HostLink, "none"))
+	m.logf("created machine %s (%s network, host link %s)", name, rm.Mode, cmp.Or(rm.HostLink, "none"))
 	undo.commit()
 	if opts.Start {
 		return m.Start(ctx, name)
@@ -294,7 +292,7 @@ func (m *Manager) writeArtifact(a Artifact, undo *undoLog) error {
 	}
 	if err != nil {
 		// The bare rename error names neither the object nor a remedy.
-		return fmt.Errorf("writing %s for %s: %w; remove or move away what is at that path (nspawnctl owns it) and retry", a.Path, orStr(a.Owner, "the machine"), err)
+		return fmt.Errorf("writing %s for %s: %w; remove or move away what is at that path (nspawnctl owns it) and retry", a.Path, cmp.Or(a.Owner, "the machine"), err)
 	}
 	if !changed {
 		return nil
@@ -395,11 +393,11 @@ func (m *Manager) provisionRoot(ctx context.Context, rm *ResolvedMachine, undo *
 	case "bootstrap":
 		b := spec.Bootstrap
 		pkgs := append([]string{"systemd", "dbus", "iproute2"}, b.Packages...)
-		args := []string{"--variant=" + orStr(b.Variant, "minbase"), "--include=" + strings.Join(pkgs, ","), orStr(b.Suite, "bookworm"), tmp}
+		args := []string{"--variant=" + cmp.Or(b.Variant, "minbase"), "--include=" + strings.Join(pkgs, ","), cmp.Or(b.Suite, "bookworm"), tmp}
 		if b.Mirror != "" {
 			args = append(args, b.Mirror)
 		}
-		m.logf("bootstrapping %s (%s) for machine %s with mmdebstrap; this takes a minute ...", orStr(b.Suite, "bookworm"), strings.Join(pkgs, " "), rm.Name)
+		m.logf("bootstrapping %s (%s) for machine %s with mmdebstrap; this takes a minute ...", cmp.Or(b.Suite, "bookworm"), strings.Join(pkgs, " "), rm.Name)
 		if err := m.Run(ctx, "mmdebstrap", args...); err != nil {
 			return false, fmt.Errorf("bootstrapping the root of machine %s: %w", rm.Name, err)
 		}

@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"path"
@@ -248,7 +249,7 @@ func renderNspawn(m *ResolvedMachine) ([]byte, error) {
 	// The template unit passes -U; nspawnctl defaults to no user namespace
 	// because nested and networked containers need the host's IDs for veth
 	// creation and bind mounts, and says so explicitly so the .nspawn wins.
-	b.Set("Exec", "PrivateUsers", orStr(s.PrivateUsers, "no"))
+	b.Set("Exec", "PrivateUsers", cmp.Or(s.PrivateUsers, "no"))
 	if s.Ephemeral {
 		b.Set("Exec", "Ephemeral", "yes")
 	}
@@ -522,11 +523,4 @@ func sortedMapKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func orStr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

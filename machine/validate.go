@@ -131,24 +131,12 @@ func (v *validator) defaults() {
 		v.out.UnitDir = d.UnitDir
 	}
 	if d.IPv4Pool != "" {
-		p, msg := parseNetwork(d.IPv4Pool)
-		switch {
-		case msg != "":
-			v.errf(diag.Attr(d.Body, "ipv4_pool", d.DefRange), "Invalid IPv4 pool", "ipv4_pool: %s.", msg)
-		case !p.Addr().Is4() || p.Bits() > 28:
-			v.errf(diag.Attr(d.Body, "ipv4_pool", d.DefRange), "Invalid IPv4 pool", "ipv4_pool %s must be an IPv4 prefix of /28 or shorter, so that it holds machines' /28s.", p)
-		default:
+		if p, ok := v.pool(d.Body, "ipv4_pool", d.IPv4Pool, d.DefRange, 28); ok {
 			v.out.IPv4Pool = p
 		}
 	}
 	if d.ZoneIPv4Pool != "" {
-		p, msg := parseNetwork(d.ZoneIPv4Pool)
-		switch {
-		case msg != "":
-			v.errf(diag.Attr(d.Body, "zone_ipv4_pool", d.DefRange), "Invalid IPv4 pool", "zone_ipv4_pool: %s.", msg)
-		case !p.Addr().Is4() || p.Bits() > 24:
-			v.errf(diag.Attr(d.Body, "zone_ipv4_pool", d.DefRange), "Invalid IPv4 pool", "zone_ipv4_pool %s must be an IPv4 prefix of /24 or shorter.", p)
-		default:
+		if p, ok := v.pool(d.Body, "zone_ipv4_pool", d.ZoneIPv4Pool, d.DefRange, 24); ok {
 			v.out.ZoneIPv4Pool = p
 		}
 	}

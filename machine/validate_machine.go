@@ -37,7 +37,7 @@ func (v *validator) zones() {
 		rz := &ResolvedZone{Spec: z, Name: z.Name, Link: link}
 		rz.Addrs = v.addresses(z.Body, "address", z.Address, z.DefRange, "zone "+z.Name, "")
 		if z.Pool != "" {
-			v.pool(z.Body, z.Pool, z.DefRange, 24)
+			v.pool(z.Body, "pool", z.Pool, z.DefRange, 24)
 		}
 		v.masquerade(z.Body, z.Masquerade, z.DefRange)
 		v.extra(z.Body, "extra", z.Extra, z.DefRange)
@@ -63,11 +63,11 @@ func poolProblem(val string, bits int) (netip.Prefix, string) {
 	return p, msg
 }
 
-// pool checks a per-block IPv4 pool that must hold subnets of size bits.
-func (v *validator) pool(body hcl.Body, val string, fallback hcl.Range, bits int) (netip.Prefix, bool) {
+// pool checks an IPv4 pool attribute that must hold subnets of size bits.
+func (v *validator) pool(body hcl.Body, attr, val string, fallback hcl.Range, bits int) (netip.Prefix, bool) {
 	p, msg := poolProblem(val, bits)
 	if msg != "" {
-		v.errf(diag.Attr(body, "pool", fallback), "Invalid pool", "pool: %s.", msg)
+		v.errf(diag.Attr(body, attr, fallback), "Invalid pool", "%s: %s.", attr, msg)
 		return netip.Prefix{}, false
 	}
 	return p, true
@@ -408,7 +408,7 @@ var networkdNetworkDefault = networkd.Network{}
 func (v *validator) hostConfig(h *networkd.HostConfig, rm *ResolvedMachine) {
 	rm.HostAddrs = v.addresses(h.Body, "address", h.Address, h.DefRange, "machine "+rm.Name, "")
 	if h.Pool != "" {
-		v.pool(h.Body, h.Pool, h.DefRange, 28)
+		v.pool(h.Body, "pool", h.Pool, h.DefRange, 28)
 	}
 	v.masquerade(h.Body, h.Masquerade, h.DefRange)
 	for i := range h.IPv6Prefix {

@@ -1,6 +1,7 @@
 package networkd
 
 import (
+	"cmp"
 	"net"
 	"net/netip"
 
@@ -54,10 +55,10 @@ func header(what string) []string {
 func RenderHostVeth(h HostVeth) ([]byte, error) {
 	b := unitfile.New(header("machine " + h.Machine)...)
 	b.Set("Match", "Name", h.Name)
-	b.Set("Network", "Address", prefixStrings(h.Addrs)...)
+	b.Set("Network", "Address", unitfile.Strings(h.Addrs)...)
 	b.Set("Network", "LinkLocalAddressing", "yes")
 	b.Bool("Network", "DHCPServer", h.DHCPServer)
-	b.Set("Network", "IPMasquerade", orDefault(h.Masquerade, "both"))
+	b.Set("Network", "IPMasquerade", cmp.Or(h.Masquerade, "both"))
 	if Forwarding(h.Masquerade) {
 		b.Set("Network", "IPForward", "yes")
 	}
@@ -71,7 +72,7 @@ func RenderHostVeth(h HostVeth) ([]byte, error) {
 	}
 	if h.PrefixDelegation != nil {
 		b.Set("Network", "DHCPPrefixDelegation", "yes")
-		b.Set("DHCPPrefixDelegation", "UplinkInterface", orDefault(h.PrefixDelegation.Uplink, ":auto"))
+		b.Set("DHCPPrefixDelegation", "UplinkInterface", cmp.Or(h.PrefixDelegation.Uplink, ":auto"))
 		b.Set("DHCPPrefixDelegation", "SubnetId", h.PrefixDelegation.SubnetID)
 		b.Set("DHCPPrefixDelegation", "Announce", "yes")
 	}
@@ -97,7 +98,7 @@ func RenderHostVeth(h HostVeth) ([]byte, error) {
 // families it masquerades, so with masquerade = "ipv4" (the setting for a
 // global IPv6 prefix) IPv6 forwarding would stay off and the routed prefix
 // unreachable, and with "no" port forwards would not be forwarded at all.
-func Forwarding(masquerade string) bool { return orDefault(masquerade, "both") != "both" }
+func Forwarding(masquerade string) bool { return cmp.Or(masquerade, "both") != "both" }
 
 // ProxyNDP is a drop-in for the .network file networkd applies to an uplink:
 // the uplink answers neighbour solicitations for a container's addresses, for
@@ -168,11 +169,11 @@ func RenderContainer(c Container) ([]byte, error) {
 	b := unitfile.New(header("machine " + c.Machine + ", inside the container")...)
 	b.Set("Match", "Name", c.MatchName)
 	b.Set("Match", "Virtualization", "container")
-	b.Set("Network", "Address", prefixStrings(c.Addrs)...)
+	b.Set("Network", "Address", unitfile.Strings(c.Addrs)...)
 	for _, g := range c.Gateways {
 		b.Set("Network", "Gateway", g.String())
 	}
-	b.Set("Network", "DHCP", orDefault(c.DHCP, "no"))
+	b.Set("Network", "DHCP", cmp.Or(c.DHCP, "no"))
 	b.Set("Network", "DNS", c.DNS...)
 	b.Set("Network", "LinkLocalAddressing", "yes")
 	// Router advertisements carry announced global prefixes (ipv6_prefix) and
@@ -182,19 +183,4 @@ func RenderContainer(c Container) ([]byte, error) {
 	b.Bool("Network", "MulticastDNS", c.MDNS)
 	b.Merge(c.Extra)
 	return b.Bytes()
-}
-
-func prefixStrings(ps []netip.Prefix) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = p.String()
-	}
-	return out
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

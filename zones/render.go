@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"cmp"
 	"net/netip"
 
 	"github.com/nspawnctl/nspawnctl/internal/unitfile"
@@ -26,10 +27,10 @@ func RenderZone(z ZoneNetwork) ([]byte, error) {
 	b := unitfile.New("Managed by nspawnctl for zone "+z.Name+".", "Do not edit: nspawnctl rewrites or removes this file.")
 	b.Set("Match", "Name", z.Link)
 	b.Set("Match", "Driver", "bridge")
-	b.Set("Network", "Address", strs(z.Addrs)...)
+	b.Set("Network", "Address", unitfile.Strings(z.Addrs)...)
 	b.Set("Network", "LinkLocalAddressing", "yes")
 	b.Bool("Network", "DHCPServer", z.DHCPServer)
-	b.Set("Network", "IPMasquerade", or(z.Masquerade, "both"))
+	b.Set("Network", "IPMasquerade", cmp.Or(z.Masquerade, "both"))
 	if networkd.Forwarding(z.Masquerade) {
 		b.Set("Network", "IPForward", "yes")
 	}
@@ -73,11 +74,11 @@ func RenderBridgeNetdev(br BridgeNetwork) ([]byte, error) {
 func RenderBridgeNetwork(br BridgeNetwork) ([]byte, error) {
 	b := unitfile.New("Managed by nspawnctl for bridge "+br.Name+".", "Do not edit: nspawnctl rewrites or removes this file.")
 	b.Set("Match", "Name", br.Name)
-	b.Set("Network", "Address", strs(br.Addrs)...)
-	b.Set("Network", "DHCP", or(br.DHCP, "no"))
+	b.Set("Network", "Address", unitfile.Strings(br.Addrs)...)
+	b.Set("Network", "DHCP", cmp.Or(br.DHCP, "no"))
 	b.Bool("Network", "DHCPServer", br.DHCPServer)
-	b.Set("Network", "IPMasquerade", or(br.Masquerade, "no"))
-	if len(br.Addrs) > 0 && networkd.Forwarding(or(br.Masquerade, "no")) {
+	b.Set("Network", "IPMasquerade", cmp.Or(br.Masquerade, "no"))
+	if len(br.Addrs) > 0 && networkd.Forwarding(cmp.Or(br.Masquerade, "no")) {
 		// With an address the bridge is its members' gateway (and the
 		// target link of their port forwards), which needs forwarding that
 		// IPMasquerade=no does not turn on.
@@ -102,19 +103,4 @@ func RenderBridgeUplink(br BridgeNetwork) ([]byte, error) {
 func ZoneLink(zone string) string {
 	n, _ := networkd.ZoneLinkName(zone)
 	return n
-}
-
-func strs(ps []netip.Prefix) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = p.String()
-	}
-	return out
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

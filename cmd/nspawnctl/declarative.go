@@ -75,7 +75,7 @@ func (a *app) declare(ctx context.Context, hf *hostFlags, paths []string, prune,
 	if err != nil {
 		return nil, err
 	}
-	if d.unlock, err = d.m.Store.Lock(2 * time.Minute); err != nil {
+	if d.unlock, err = d.m.Store.Lock(lockWait); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -240,21 +240,9 @@ func newRollbackCmd(a *app) *cobra.Command {
 		Use:   "rollback NAME [--to N]",
 		Short: "Return a machine to its previous (or a given) generation",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
-			defer cancel()
-			m, closeFn, err := a.manager(ctx, &hf)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
-			unlock, err := m.Store.Lock(2 * time.Minute)
-			if err != nil {
-				return err
-			}
-			defer unlock()
-			return m.Rollback(ctx, args[0], to, a.refreshNAT(hf.stateDir))
-		},
+		RunE: a.onHost(&hf, func(ctx context.Context, m *machine.Manager, args []string) error {
+			return locked(m, func() error { return m.Rollback(ctx, args[0], to, a.refreshNAT(hf.stateDir)) })
+		}),
 	}
 	hf.register(cmd)
 	cmd.Flags().IntVar(&to, "to", 0, "generation number (default: the one before the current)")

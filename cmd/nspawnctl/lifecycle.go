@@ -78,6 +78,34 @@ func (a *app) manager(ctx context.Context, f *hostFlags) (*machine.Manager, func
 	return m, func() { units.Close(); machined.Close() }, nil
 }
 
+// onHost returns a cobra RunE that connects to the host's systemd,
+// machined and networkd, bounded by --timeout, and runs fn with them.
+func (a *app) onHost(hf *hostFlags, fn func(ctx context.Context, m *machine.Manager, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
+		defer cancel()
+		m, closeFn, err := a.manager(ctx, hf)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		return fn(ctx, m, args)
+	}
+}
+
+// locked runs fn under the state lock.
+func locked(m *machine.Manager, fn func() error) error {
+	unlock, err := m.Store.Lock(lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return fn()
+}
+
+// lockWait bounds how long a command waits for another nspawnctl's state lock.
+const lockWait = 2 * time.Minute
+
 // hostPrefixes lists the networks of the host's own addresses, which address
 // allocation avoids.
 func hostPrefixes() ([]netip.Prefix, error) {
@@ -140,7 +168,7 @@ nothing behind.`,
 				return err
 			}
 			defer closeFn()
-			unlock, err := m.Store.Lock(2 * time.Minute)
+			unlock, err := m.Store.Lock(lockWait)
 			if err != nil {
 				return err
 			}
@@ -190,28 +218,22 @@ func pickMachine(cfg *machine.Config, args []string) (string, error) {
 	return "", fmt.Errorf("the configuration declares no machine %q", args[0])
 }
 
-// machineVerb builds start, stop and restart, which differ only in what they call.
+// machineVerb builds start, stop, restart and remove, which differ only in
+// what they call for each machine.
 func machineVerb(a *app, use, short string, do func(ctx context.Context, m *machine.Manager, name string) error) *cobra.Command {
-	var hf hostFlags
+	hf := &hostFlags{}
 	cmd := &cobra.Command{
 		Use:   use + " NAME...",
 		Short: short,
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
-			defer cancel()
-			m, closeFn, err := a.manager(ctx, &hf)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
+		RunE: a.onHost(hf, func(ctx context.Context, m *machine.Manager, args []string) error {
 			for _, name := range args {
 				if err := do(ctx, m, name); err != nil {
 					return err
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	hf.register(cmd)
 	return cmd
@@ -236,39 +258,9 @@ func newRestartCmd(a *app) *cobra.Command {
 
 func newRemoveCmd(a *app) *cobra.Command {
 	var keepRoot bool
-	cmd := machineVerb(a, "remove", "Stop machines and delete everything nspawnctl made for them", nil)
+	cmd := machineVerb(a, "remove", "Stop machines and delete everything nspawnctl made for them", func(ctx context.Context, m *machine.Manager, n string) error {
+		return locked(m, func() error { return m.Remove(ctx, n, machine.RemoveOptions{KeepRoot: keepRoot}) })
+	})
 	cmd.Flags().BoolVar(&keepRoot, "keep-root", false, "keep a root file system that nspawnctl created")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		hfFlags := hostFlagsOf(cmd)
-		ctx, cancel := context.WithTimeout(cmd.Context(), hfFlags.timeout)
-		defer cancel()
-		m, closeFn, err := a.manager(ctx, hfFlags)
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		for _, name := range args {
-			unlock, err := m.Store.Lock(2 * time.Minute)
-			if err != nil {
-				return err
-			}
-			err = m.Remove(ctx, name, machine.RemoveOptions{KeepRoot: keepRoot})
-			unlock()
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	return cmd
-}
-
-// hostFlagsOf reads the host flags back from a command built by machineVerb.
-func hostFlagsOf(cmd *cobra.Command) *hostFlags {
-	f := &hostFlags{}
-	f.stateDir, _ = cmd.Flags().GetString("state-dir")
-	f.binary, _ = cmd.Flags().GetString("binary")
-	f.machineIDFile, _ = cmd.Flags().GetString("machine-id-file")
-	f.timeout, _ = cmd.Flags().GetDuration("timeout")
-	return f
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/vishvananda/netlink"
@@ -36,7 +35,7 @@ func (e *natEnv) open() error {
 	// each reads the kernel's state before it sends its batch: take turns.
 	// This lock is not the machine state's, which create, apply and remove
 	// hold while systemd runs these hooks.
-	release, err := filelock.Acquire(filepath.Join(e.state, "nat", "lock"), 2*time.Minute)
+	release, err := filelock.Acquire(filepath.Join(e.state, "nat", "lock"), lockWait)
 	if err != nil {
 		return err
 	}

@@ -25,14 +25,7 @@ func newListCmd(a *app) *cobra.Command {
 		Use:   "list [--json]",
 		Short: "List managed machines and every other machine systemd-machined knows",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
-			defer cancel()
-			m, closeFn, err := a.manager(ctx, &hf)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
+		RunE: a.onHost(&hf, func(ctx context.Context, m *machine.Manager, _ []string) error {
 			list, err := m.List(ctx)
 			if err != nil {
 				return err
@@ -46,7 +39,7 @@ func newListCmd(a *app) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, dash(s.State), s.Managed, dash(network(s)), dash(s.HostLink), dash(joinAddrs(s)), dash(strings.Join(s.Forwards, ", ")))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	hf.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -60,14 +53,7 @@ func newStatusCmd(a *app) *cobra.Command {
 		Use:   "status NAME [--json]",
 		Short: "Show a machine's state, addresses, links, forwards and management",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
-			defer cancel()
-			m, closeFn, err := a.manager(ctx, &hf)
-			if err != nil {
-				return err
-			}
-			defer closeFn()
+		RunE: a.onHost(&hf, func(ctx context.Context, m *machine.Manager, args []string) error {
 			s, err := m.Status(ctx, args[0])
 			if errors.Is(err, machine.ErrNoMachine) {
 				return fmt.Errorf("no machine %s: nspawnctl does not manage it and systemd-machined does not know it", args[0])
@@ -98,7 +84,7 @@ func newStatusCmd(a *app) *cobra.Command {
 			row("Autostart", fmt.Sprint(s.Autostart))
 			row("Unit", machine.UnitName(s.Name))
 			return tw.Flush()
-		},
+		}),
 	}
 	hf.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -110,6 +110,15 @@ func (b *Builder) Empty() bool {
 	return true
 }
 
+// Strings formats values (addresses, prefixes) for Set.
+func Strings[T fmt.Stringer](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.String()
+	}
+	return out
+}
+
 // Merge appends raw pass-through options, each to the last section of its name.
 func (b *Builder) Merge(opts []Option) {
 	for _, o := range opts {

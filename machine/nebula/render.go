@@ -2,6 +2,7 @@ package nebula
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -213,8 +214,8 @@ func rules(b *strings.Builder, dir string, rs []Rule) {
 	fmt.Fprintf(b, "  %s:\n", dir)
 	for _, r := range rs {
 		kv := [][2]string{
-			{"port", q(or(r.Port, "any"))},
-			{"proto", q(or(r.Proto, "any"))},
+			{"port", q(cmp.Or(r.Port, "any"))},
+			{"proto", q(cmp.Or(r.Proto, "any"))},
 		}
 		add := func(k, v string) {
 			if v != "" {
@@ -252,13 +253,6 @@ func list(ss []string) string {
 		qs[i] = q(s)
 	}
 	return "[" + strings.Join(qs, ", ") + "]"
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func sortedKeys(m map[string][]string) []string {
