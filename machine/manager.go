@@ -207,6 +207,7 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	for k, p := range zoneAllocations(r, rm) {
 		rec.Allocations[k] = p
 	}
+	rec.Sidecar = rm.Nebula != nil
 	if overlay.IsValid() {
 		// A /32: the overlay address alone, so that it never blocks a
 		// subnet of the veth pools should they overlap.
@@ -443,7 +444,37 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 		return fmt.Errorf("machine %s did not start: %w", name, err)
 	}
 	m.logf("started machine %s", name)
+	if rec != nil && rec.Sidecar {
+		return m.waitSidecar(ctx, name)
+	}
 	return nil
+}
+
+// sidecarWait bounds how long Start waits for a Nebula sidecar to come up.
+const sidecarWait = 30 * time.Second
+
+// waitSidecar waits until the machine's Nebula sidecar is active: the
+// container unit only Wants= it, so systemd reports the container started
+// even when the sidecar fails, and the user would not learn of it.
+func (m *Manager) waitSidecar(ctx context.Context, name string) error {
+	unit := nebula.SidecarInstance(name)
+	deadline := time.Now().Add(sidecarWait)
+	for {
+		state, err := m.Units.ActiveState(ctx, unit)
+		switch {
+		case err == nil && state == "active":
+			return nil
+		case err == nil && state == "failed":
+			return fmt.Errorf("machine %s started, but its Nebula sidecar %s failed; see journalctl -u %s -u %s", name, unit, unit, nebula.NetnsInstance(name))
+		case time.Now().After(deadline):
+			return fmt.Errorf("machine %s started, but its Nebula sidecar %s is still %q after %s; see journalctl -u %s", name, unit, state, sidecarWait, unit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 func (m *Manager) checkStartable(rec *Record) error {

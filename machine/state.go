@@ -50,6 +50,8 @@ type Record struct {
 	Autostart bool     `json:"autostart,omitempty"`
 	// Activation is the machine's activation strategy (auto, restart, reload, none).
 	Activation string `json:"activation,omitempty"`
+	// Sidecar says the machine has a Nebula sidecar, whose start Start waits for.
+	Sidecar bool `json:"sidecar,omitempty"`
 	// Generation counts applied configurations (see generations).
 	Generation int `json:"generation"`
 }

@@ -290,6 +290,12 @@ type UnitOptions struct {
 	Nebula string
 }
 
+// SidecarInstance names machine's instance of SidecarUnit.
+func SidecarInstance(machine string) string { return strings.Replace(SidecarUnit, "@", "@"+machine, 1) }
+
+// NetnsInstance names machine's instance of NetnsUnit.
+func NetnsInstance(machine string) string { return strings.Replace(NetnsUnit, "@", "@"+machine, 1) }
+
 // RenderUnits returns the two template units, keyed by name (SidecarUnit,
 // NetnsUnit). They are the same for every machine: the instance name is the
 // machine's, so several containers each get their own sidecar.
