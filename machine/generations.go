@@ -75,6 +75,16 @@ func (s *Store) Generations(name string) ([]*Generation, error) {
 	return out, nil
 }
 
+// DeleteGeneration removes generation n of machine name (a create that failed after saving it).
+func (s *Store) DeleteGeneration(name string, n int) error {
+	err := os.Remove(filepath.Join(s.generationsDir(name), strconv.Itoa(n)+".json"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	_ = os.Remove(s.generationsDir(name)) // only when that was the machine's only generation
+	return nil
+}
+
 // DeleteGenerations removes every generation of machine name.
 func (s *Store) DeleteGenerations(name string) error {
 	return os.RemoveAll(s.generationsDir(name))
@@ -145,7 +155,7 @@ func (m *Manager) Rollback(ctx context.Context, name string, to int, refreshNAT 
 		}
 	}()
 	for _, a := range target.Artifacts {
-		if err := m.writeArtifact(a, undo); err != nil {
+		if _, err := m.writeArtifact(a, undo); err != nil {
 			return err
 		}
 	}

@@ -169,8 +169,16 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	}
 	var written []ArtifactRecord
 	for _, a := range arts {
-		if err := m.writeArtifact(a, undo); err != nil {
+		changed, err := m.writeArtifact(a, undo)
+		if err != nil {
 			return err
+		}
+		// Inside a root that was there before, a file that already had
+		// exactly this content (say, networkd enabled by the image) is not
+		// nspawnctl's to remove later. Host files are always recorded: a
+		// zone file another member wrote is shared, not foreign.
+		if a.InRoot && !changed && !rootCreated && !prev.has(a.Path) {
+			continue
 		}
 		written = append(written, ArtifactRecord{Path: a.Path, Symlink: a.Symlink, InRoot: a.InRoot})
 	}
@@ -229,6 +237,7 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	if err := m.Store.SaveGeneration(name, gen); err != nil {
 		return err
 	}
+	undo.add(func() error { return m.Store.DeleteGeneration(name, gen.Number) })
 	if err := m.Units.Reload(ctx); err != nil {
 		return err
 	}
@@ -276,7 +285,8 @@ func (m *Manager) checkCreatable(ctx context.Context, rm *ResolvedMachine, prev 
 	return nil
 }
 
-func (m *Manager) writeArtifact(a Artifact, undo *undoLog) error {
+// writeArtifact writes a and reports whether that changed the host.
+func (m *Manager) writeArtifact(a Artifact, undo *undoLog) (bool, error) {
 	dst := m.host(a.Path)
 	old, oldErr := os.ReadFile(dst)
 	oldLink, linkErr := os.Readlink(dst)
@@ -293,10 +303,10 @@ func (m *Manager) writeArtifact(a Artifact, undo *undoLog) error {
 	}
 	if err != nil {
 		// The bare rename error names neither the object nor a remedy.
-		return fmt.Errorf("writing %s for %s: %w; remove or move away what is at that path (nspawnctl owns it) and retry", a.Path, cmp.Or(a.Owner, "the machine"), err)
+		return false, fmt.Errorf("writing %s for %s: %w; remove or move away what is at that path (nspawnctl owns it) and retry", a.Path, cmp.Or(a.Owner, "the machine"), err)
 	}
 	if !changed {
-		return nil
+		return false, nil
 	}
 	undo.add(func() error {
 		switch {
@@ -315,7 +325,7 @@ func (m *Manager) writeArtifact(a Artifact, undo *undoLog) error {
 			return nil
 		}
 	})
-	return nil
+	return true, nil
 }
 
 func removeIfExists(p string) error {

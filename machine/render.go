@@ -167,6 +167,18 @@ func RenderMachine(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]Artif
 			Path:    path.Join(m.RootDir, "etc/systemd/network", networkd.FilePrefix+c.FileName+".network"),
 			Content: b, Mode: 0o644, Owner: owner, InRoot: true,
 		})
+		// The file only takes effect with networkd running in the container,
+		// which many roots (Debian's among them) do not enable by default;
+		// enable it the way systemctl enable would.
+		for _, u := range []struct{ target, unit string }{
+			{"multi-user.target.wants", "systemd-networkd.service"},
+			{"sockets.target.wants", "systemd-networkd.socket"},
+		} {
+			out = append(out, Artifact{
+				Path:    path.Join(m.RootDir, "etc/systemd/system", u.target, u.unit),
+				Symlink: path.Join("/lib/systemd/system", u.unit), Owner: owner, InRoot: true,
+			})
+		}
 		// Name resolution between containers matters on shared links
 		// (zones, bridges, a macvlan's LAN); on a veth link the only peer
 		// is the host, and the .network file's settings are enough.

@@ -56,6 +56,19 @@ type Record struct {
 	Generation int `json:"generation"`
 }
 
+// has reports whether the record lists an artefact at path; a nil record has none.
+func (r *Record) has(path string) bool {
+	if r == nil {
+		return false
+	}
+	for _, a := range r.Artifacts {
+		if a.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
 // ArtifactRecord is one file or link nspawnctl wrote.
 type ArtifactRecord struct {
 	Path    string `json:"path"`

@@ -1,0 +1,231 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/nspawnctl/nspawnctl/nat"
+)
+
+// fakeUnits records what the Manager asks of systemd.
+type fakeUnits struct {
+	calls     []string
+	reloadErr error
+	state     map[string]string
+}
+
+func (f *fakeUnits) Start(_ context.Context, u string) error {
+	f.calls = append(f.calls, "start "+u)
+	f.state[u] = "active"
+	return nil
+}
+
+func (f *fakeUnits) Stop(_ context.Context, u string) error {
+	f.calls = append(f.calls, "stop "+u)
+	f.state[u] = "inactive"
+	return nil
+}
+
+func (f *fakeUnits) Reload(context.Context) error {
+	f.calls = append(f.calls, "daemon-reload")
+	return f.reloadErr
+}
+
+func (f *fakeUnits) ResetFailed(context.Context, string) error { return nil }
+
+func (f *fakeUnits) ActiveState(_ context.Context, u string) (string, error) {
+	if s, ok := f.state[u]; ok {
+		return s, nil
+	}
+	return "inactive", nil
+}
+
+type fakeNetworkd struct{ reloads int }
+
+func (f *fakeNetworkd) Reload(context.Context) error { f.reloads++; return nil }
+
+type fakeNATStore map[string]nat.Machine
+
+func (f fakeNATStore) Save(m nat.Machine) error { f[m.Name] = m; return nil }
+func (f fakeNATStore) Delete(name string) error { delete(f, name); return nil }
+
+// testManager is a Manager on a temporary file system with fakes for systemd,
+// networkd and the NAT store.
+func testManager(t *testing.T) (*Manager, *fakeUnits, fakeNATStore) {
+	t.Helper()
+	root := t.TempDir()
+	units := &fakeUnits{state: map[string]string{}}
+	natStore := fakeNATStore{}
+	m := &Manager{
+		FSRoot: root, Store: &Store{Dir: filepath.Join(root, "var/lib/nspawnctl")},
+		Units: units, Networkd: &fakeNetworkd{}, NAT: natStore,
+		Binary: "/usr/local/bin/nspawnctl", MachineID: testFacts.MachineID,
+		Run: func(context.Context, string, ...string) error { return errors.New("no external programs in this test") },
+	}
+	return m, units, natStore
+}
+
+// listFiles returns every file and link under dir, relative to it.
+func listFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+const webConfig = `machine "web" {
+  forward_port {
+    host_port      = 8181
+    container_port = 80
+  }
+}
+`
+
+func TestCreateAndRemoveLeaveNothingBehind(t *testing.T) {
+	m, units, natStore := testManager(t)
+	root := filepath.Join(m.FSRoot, "var/lib/machines/web")
+	// The root exists already (a directory root), with networkd enabled the
+	// way Debian's systemd package would have it: that link is not ours.
+	networkdLink := filepath.Join(root, "etc/systemd/system/multi-user.target.wants/systemd-networkd.service")
+	if err := os.MkdirAll(filepath.Dir(networkdLink), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/lib/systemd/system/systemd-networkd.service", networkdLink); err != nil {
+		t.Fatal(err)
+	}
+	before := listFiles(t, m.FSRoot)
+
+	r := resolveSource(t, webConfig)
+	ctx := context.Background()
+	if err := m.Create(ctx, r, "web", CreateOptions{Ownership: OwnerImperative}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{NspawnPath("web"), DropInPath(SystemDir, "web"), "/etc/systemd/network/20-ve-web.network",
+		"/var/lib/machines/web/etc/systemd/network/20-host0.network", "/etc/systemd/system/" + nat.RestoreUnitName} {
+		if _, err := os.Lstat(m.host(p)); err != nil {
+			t.Errorf("after create: %v", err)
+		}
+	}
+	if _, ok := natStore["web"]; !ok {
+		t.Error("create saved no NAT definition")
+	}
+	if !strings.Contains(strings.Join(units.calls, ","), "daemon-reload") {
+		t.Errorf("create did not reload systemd: %v", units.calls)
+	}
+
+	// A second imperative create of the same name is refused.
+	err := m.Create(ctx, r, "web", CreateOptions{Ownership: OwnerImperative})
+	if err == nil || !strings.Contains(err.Error(), "exists already") {
+		t.Errorf("second create: err = %v, want a refusal", err)
+	}
+	// With --force it is re-created, and a generation is added.
+	if err := m.Create(ctx, r, "web", CreateOptions{Ownership: OwnerImperative, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	gens, err := m.Store.Generations("web")
+	if err != nil || len(gens) != 2 {
+		t.Errorf("generations = %d (%v), want 2", len(gens), err)
+	}
+
+	if err := m.Remove(ctx, "web", RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	after := listFiles(t, m.FSRoot)
+	// The state directory keeps its lock files; everything else is as before.
+	var left []string
+	for _, p := range after {
+		if !strings.HasPrefix(p, "var/lib/nspawnctl/") {
+			left = append(left, p)
+		}
+	}
+	if strings.Join(left, "\n") != strings.Join(before, "\n") {
+		t.Errorf("remove left the file system changed:\nbefore: %v\nafter:  %v", before, left)
+	}
+	if _, ok := natStore["web"]; ok {
+		t.Error("remove kept the NAT definition")
+	}
+	if rec, _ := m.Store.Load("web"); rec != nil {
+		t.Error("remove kept the state record")
+	}
+}
+
+func TestCreateFailingHalfWayIsUndone(t *testing.T) {
+	m, units, natStore := testManager(t)
+	if err := os.MkdirAll(m.host("/var/lib/machines/web"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := listFiles(t, m.FSRoot)
+	units.reloadErr = errors.New("systemd is gone")
+	err := m.Create(context.Background(), resolveSource(t, webConfig), "web", CreateOptions{Ownership: OwnerImperative})
+	if err == nil || !strings.Contains(err.Error(), "nothing of machine web was left behind") {
+		t.Fatalf("err = %v, want the failure and a note that nothing was left", err)
+	}
+	var left []string
+	for _, p := range listFiles(t, m.FSRoot) {
+		if !strings.HasPrefix(p, "var/lib/nspawnctl/") || strings.HasSuffix(p, ".json") {
+			left = append(left, p)
+		}
+	}
+	if strings.Join(left, "\n") != strings.Join(before, "\n") {
+		t.Errorf("a failed create left files:\nbefore: %v\nafter:  %v", before, left)
+	}
+	if len(natStore) != 0 {
+		t.Errorf("a failed create left a NAT definition: %v", natStore)
+	}
+}
+
+func TestCreateRefusesAMissingRootWithARemedy(t *testing.T) {
+	m, _, _ := testManager(t)
+	err := m.Create(context.Background(), resolveSource(t, webConfig), "web", CreateOptions{Ownership: OwnerImperative})
+	if err == nil || !strings.Contains(err.Error(), "does not exist; create it") {
+		t.Errorf("err = %v, want the missing root named with a remedy", err)
+	}
+	if files := listFiles(t, m.FSRoot); len(files) > 0 {
+		t.Errorf("a refused create wrote %v", files)
+	}
+}
+
+func TestStartNamesAMissingBridge(t *testing.T) {
+	m, units, _ := testManager(t)
+	if err := os.MkdirAll(m.host("/var/lib/machines/web"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := resolveSource(t, `machine "web" {
+  network {
+    bridge = "br-nowhere"
+  }
+}
+`)
+	ctx := context.Background()
+	if err := m.Create(ctx, r, "web", CreateOptions{Ownership: OwnerImperative}); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Start(ctx, "web")
+	if err == nil || !strings.Contains(err.Error(), "bridge br-nowhere does not exist") {
+		t.Errorf("err = %v, want the missing bridge named", err)
+	}
+	for _, c := range units.calls {
+		if strings.HasPrefix(c, "start ") {
+			t.Errorf("the unit was started although its bridge is missing: %v", units.calls)
+		}
+	}
+}
