@@ -97,6 +97,22 @@ func (a *app) declare(ctx context.Context, hf *hostFlags, paths []string, prune,
 	return d, nil
 }
 
+// withDeclared returns a RunE that loads, resolves and plans the declared
+// configuration named by the arguments under the state lock, bounded by
+// --timeout, and runs fn with it.
+func (a *app) withDeclared(hf *hostFlags, prune, force *bool, fn func(context.Context, *declared) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
+		defer cancel()
+		d, err := a.declare(ctx, hf, args, *prune, *force)
+		if err != nil {
+			return err
+		}
+		defer d.close()
+		return fn(ctx, d)
+	}
+}
+
 // printPlan shows a plan the way a reviewer reads it: one heading per
 // machine with its action and activation, then each file with its diff.
 func (a *app) printPlan(plans []*machine.MachinePlan, diffs bool) {
@@ -143,20 +159,13 @@ func newPlanCmd(a *app) *cobra.Command {
 		Use:   "plan FILE|DIR...",
 		Short: "Show what apply would create, change and remove, and whether machines restart",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
-			defer cancel()
-			d, err := a.declare(ctx, &hf, args, prune, force)
-			if err != nil {
-				return err
-			}
-			defer d.close()
+		RunE: a.withDeclared(&hf, &prune, &force, func(_ context.Context, d *declared) error {
 			if asJSON {
 				return a.writeJSON(d.plans)
 			}
 			a.printPlan(d.plans, true)
 			return nil
-		},
+		}),
 	}
 	hf.register(cmd)
 	cmd.Flags().BoolVar(&prune, "prune", false, "show the removal of declaratively created machines that are no longer declared")
@@ -176,21 +185,14 @@ as their activation strategy says, and with --prune removes machines an earlier 
 created that are no longer declared. Machines made with nspawnctl create, and machines
 nspawnctl does not manage, are never changed without --force.`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
-			defer cancel()
-			d, err := a.declare(ctx, &hf, args, prune, force)
-			if err != nil {
-				return err
-			}
-			defer d.close()
+		RunE: a.withDeclared(&hf, &prune, &force, func(ctx context.Context, d *declared) error {
 			a.printPlan(d.plans, false)
 			// Starting and stopping runs the NAT hooks, which take the lock
 			// of the NAT store, not this one; keeping ours serialises applies.
 			return d.m.Apply(ctx, d.resolved, d.plans, machine.ApplyOptions{
 				Prune: prune, Force: force, ConfigFiles: d.files, RefreshNAT: a.refreshNAT(hf.stateDir),
 			})
-		},
+		}),
 	}
 	hf.register(cmd)
 	cmd.Flags().BoolVar(&prune, "prune", false, "remove declaratively created machines that are no longer declared")
