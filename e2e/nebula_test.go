@@ -133,10 +133,19 @@ func TestNebulaOverlay(t *testing.T) {
 		if err := h.WriteFile(ctx, cfg, nebulaMachineHCL(m.name, root, m.group), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		nebNspawnctl(t, ctx, h, "create", "--config", cfg, "--start")
 		if m.name != nebMember || strings.HasPrefix(tun, "crw-rw-rw-") {
+			nebNspawnctl(t, ctx, h, "create", "--config", cfg, "--start")
 			continue
 		}
+		// start waits for the sidecar, so the refusal below is the
+		// command's own error, naming the unit to look at.
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		r := h.Nspawnctl(cctx, "create", "--config", cfg, "--start")
+		cancel()
+		if r.Code == 0 || !strings.Contains(r.Stderr, "its Nebula sidecar did not") || !strings.Contains(r.Stderr, "nspawnctl-nebula-netns@"+nebMember) {
+			t.Fatalf("create --start with /dev/net/tun 0600 should fail naming the sidecar's namespace unit: %s", r)
+		}
+		t.Logf("create --start with /dev/net/tun 0600: %s", strings.TrimSpace(r.Stderr))
 		// The test host has no udev, so /dev/net/tun is the kernel's
 		// 0600, which the sidecar's dynamic user cannot open: prepare
 		// refuses to start it and says how to fix that. Then the test does

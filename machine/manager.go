@@ -467,17 +467,23 @@ const sidecarWait = 30 * time.Second
 // container unit only Wants= it, so systemd reports the container started
 // even when the sidecar fails, and the user would not learn of it.
 func (m *Manager) waitSidecar(ctx context.Context, name string) error {
-	unit := nebula.SidecarInstance(name)
+	unit, netns := nebula.SidecarInstance(name), nebula.NetnsInstance(name)
 	deadline := time.Now().Add(sidecarWait)
 	for {
 		state, err := m.Units.ActiveState(ctx, unit)
-		switch {
-		case err == nil && state == "active":
+		if err == nil && state == "active" {
 			return nil
-		case err == nil && state == "failed":
-			return fmt.Errorf("machine %s started, but its Nebula sidecar %s failed; see journalctl -u %s -u %s", name, unit, unit, nebula.NetnsInstance(name))
-		case time.Now().After(deadline):
-			return fmt.Errorf("machine %s started, but its Nebula sidecar %s is still %q after %s; see journalctl -u %s", name, unit, state, sidecarWait, unit)
+		}
+		// The sidecar is bound to the namespace unit: when that fails (e.g.
+		// prepare refused a /dev/net/tun the sidecar's user cannot open),
+		// the sidecar never starts and only the namespace unit says why.
+		for _, u := range []string{netns, unit} {
+			if s, err := m.Units.ActiveState(ctx, u); err == nil && s == "failed" {
+				return fmt.Errorf("machine %s started, but its Nebula sidecar did not: %s failed; see journalctl -u %s", name, u, u)
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("machine %s started, but its Nebula sidecar %s is still %q after %s; see journalctl -u %s -u %s", name, unit, state, sidecarWait, netns, unit)
 		}
 		select {
 		case <-ctx.Done():
