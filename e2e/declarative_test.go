@@ -44,7 +44,7 @@ func planShows(t *testing.T, ctx context.Context, h *testhost.Host, args []strin
 // one; generations and rollback; removing the declaration keeps the machine
 // unless --prune, which leaves imperative machines alone.
 func TestDeclarative(t *testing.T) {
-	h, ctx := lifecycleHost(t)
+	h, ctx := nspawnctlHost(t)
 	timed(t, "imperative web", func() { createWeb(t, ctx, h, "web", 8181) })
 	if err := h.WriteFile(ctx, declDir+"/empty.hcl", "# nothing but dweb.hcl is declared here\n", 0o644); err != nil {
 		t.Fatal(err)

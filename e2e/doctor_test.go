@@ -42,7 +42,7 @@ func runDoctor(t *testing.T, ctx context.Context, h *testhost.Host, args ...stri
 // with a forward, a zone) doctor passes; then each prerequisite is broken in
 // turn, and doctor fails naming exactly that check, with a remedy.
 func TestDoctor(t *testing.T) {
-	h, ctx := netHost(t)
+	h, ctx := nspawnctlHost(t)
 	config := fmt.Sprintf(`zone "doc" {}
 
 machine "web" {
@@ -61,7 +61,7 @@ machine "member" {
 }
 `, webRoot, webRoot)
 	createMachines(t, ctx, h, "doctor", config, "web", "member")
-	netStep(t, "machines up", func() {
+	timed(t, "machines up", func() {
 		machineAddr(t, ctx, h, "web", ula)
 		machineAddr(t, ctx, h, "member", ula)
 		if _, _, err := testhost.WaitGet(ctx, h.ClientGet, clientURL(testhost.HostIPv4, 8181), "machine web", 30*time.Second); err != nil {
@@ -69,7 +69,7 @@ machine "member" {
 		}
 	})
 
-	netStep(t, "doctor passes", func() {
+	timed(t, "doctor passes", func() {
 		// networkd may still be configuring a link for a moment.
 		var last testhost.Result
 		_, err := testhost.Until(ctx, 30*time.Second, time.Second, "doctor passes", func(ctx context.Context) error {
@@ -138,7 +138,7 @@ EOF`),
 			inside("systemctl disable --now nftables.service && systemctl enable nspawnctl-nat-restore.service"),
 			"restarting or reloading nftables.service wipes", "nspawnctl-nat-restore.service"},
 	} {
-		netStep(t, "broken "+c.id, func() {
+		timed(t, "broken "+c.id, func() {
 			if err := c.break_(); err != nil {
 				t.Fatalf("break %s: %v", c.id, err)
 			}

@@ -13,40 +13,6 @@ import (
 	"github.com/nspawnctl/nspawnctl/e2e/testhost"
 )
 
-// lifecycleHost boots a test host with nspawnctl installed and the web guest
-// tarball (testhost.WebTarballPath) in place, and logs how long that took.
-func lifecycleHost(t *testing.T) (*testhost.Host, context.Context) {
-	t.Helper()
-	testhost.SkipUnlessEnabled(t)
-	bin := testhost.NspawnctlBinary(t)
-	t0 := time.Now()
-	h := testhost.Start(t)
-	ctx := testhost.Context(t)
-	// Nested machines go first (cleanups run last-in first-out): a test
-	// host powering off with a running machine takes 20 s more.
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _, _ = h.Sh(c, `for m in $(machinectl list --no-legend | awk '{print $1}'); do machinectl terminate "$m"; done; true`)
-	})
-	if err := h.InstallNspawnctl(ctx, bin); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.PrepareWebTarball(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("phase %-28s %s", "boot+install+tarball", time.Since(t0).Round(time.Millisecond))
-	return h, ctx
-}
-
-// timed logs the run time of one scenario step.
-func timed(t *testing.T, name string, f func()) {
-	t.Helper()
-	t0 := time.Now()
-	f()
-	t.Logf("phase %-28s %s", name, time.Since(t0).Round(time.Millisecond))
-}
-
 // webConfig is the README quickstart with the derived web tarball as root.
 func webConfig(name string, hostPort int, extra string) string {
 	return fmt.Sprintf(`machine %q {
@@ -59,28 +25,6 @@ func webConfig(name string, hostPort int, extra string) string {
   }
 %s}
 `, name, testhost.WebTarballPath, hostPort, extra)
-}
-
-// mustNspawnctl runs nspawnctl in the test host and fails the test unless it
-// exits 0.
-func mustNspawnctl(t *testing.T, ctx context.Context, h *testhost.Host, args ...string) testhost.Result {
-	t.Helper()
-	r := h.Nspawnctl(ctx, args...)
-	if r.Code != 0 || r.Err != nil {
-		t.Fatalf("nspawnctl %s: %s", strings.Join(args, " "), r)
-	}
-	t.Logf("nspawnctl %s: %s", strings.Join(args, " "), r.Duration.Round(time.Millisecond))
-	return r
-}
-
-// mustRun runs a command in the test host and fails the test unless it exits 0.
-func mustRun(t *testing.T, ctx context.Context, h *testhost.Host, args ...string) string {
-	t.Helper()
-	r := h.Run(ctx, args...)
-	if r.Code != 0 || r.Err != nil {
-		t.Fatalf("%s: %s", strings.Join(args, " "), r)
-	}
-	return r.Stdout
 }
 
 func clientURL4(port int) string { return fmt.Sprintf("http://%s:%d/", testhost.HostIPv4, port) }
@@ -135,7 +79,7 @@ func createWeb(t *testing.T, ctx context.Context, h *testhost.Host, name string,
 // Debian container with a forward, reached from another host over IPv4 and
 // IPv6 and from the host's localhost.
 func TestLifecycleQuickstart(t *testing.T) {
-	h, ctx := lifecycleHost(t)
+	h, ctx := nspawnctlHost(t)
 	timed(t, "create --start", func() { createWeb(t, ctx, h, "web", 8181) })
 	timed(t, "first answers", func() { webReachable(t, ctx, h, 8181, "hello from", 90*time.Second) })
 }
@@ -194,7 +138,7 @@ func waitStatus(t *testing.T, ctx context.Context, h *testhost.Host, name string
 // TestLifecycleIntrospection checks that systemd's tools and nspawnctl's
 // list, status and shell all see a created machine.
 func TestLifecycleIntrospection(t *testing.T) {
-	h, ctx := lifecycleHost(t)
+	h, ctx := nspawnctlHost(t)
 	timed(t, "create --start", func() { createWeb(t, ctx, h, "web", 8181) })
 	timed(t, "first answer", func() {
 		if _, _, err := testhost.WaitGet(ctx, h.ClientGet, clientURL4(8181), "hello from", 90*time.Second); err != nil {
@@ -302,7 +246,7 @@ func nftMentions(t *testing.T, ctx context.Context, h *testhost.Host, machine st
 // removes them, start (nspawnctl's or machinectl's) restores them, and a
 // networkd restart does not break them.
 func TestLifecycleStopStart(t *testing.T) {
-	h, ctx := lifecycleHost(t)
+	h, ctx := nspawnctlHost(t)
 	timed(t, "create --start", func() { createWeb(t, ctx, h, "web", 8181) })
 	timed(t, "first answers", func() { webReachable(t, ctx, h, 8181, "hello from", 90*time.Second) })
 
@@ -378,7 +322,7 @@ func snapshot(t *testing.T, ctx context.Context, h *testhost.Host) []string {
 // TestLifecycleRemoveLeavesNothing compares the host before create and after
 // remove: no file, unit, drop-in, nft object, link or allocation is left.
 func TestLifecycleRemoveLeavesNothing(t *testing.T) {
-	h, ctx := lifecycleHost(t)
+	h, ctx := nspawnctlHost(t)
 	before := snapshot(t, ctx, h)
 	timed(t, "create --start", func() { createWeb(t, ctx, h, "web", 8181) })
 	timed(t, "first answers", func() { webReachable(t, ctx, h, 8181, "hello from", 90*time.Second) })
@@ -397,7 +341,7 @@ func TestLifecycleRemoveLeavesNothing(t *testing.T) {
 // TestLifecycleConcurrentCreate runs two creates at once: they get distinct
 // addresses and both machines serve their own forward.
 func TestLifecycleConcurrentCreate(t *testing.T) {
-	h, ctx := lifecycleHost(t)
+	h, ctx := nspawnctlHost(t)
 	names := []string{"alpha", "beta"}
 	ports := map[string]int{"alpha": 8281, "beta": 8282}
 	for _, n := range names {
@@ -451,7 +395,7 @@ func TestLifecycleConcurrentCreate(t *testing.T) {
 // nothing, that a second create of a name is refused unless --force, and that
 // starting a machine whose root is gone names the missing root.
 func TestLifecycleFailedCreate(t *testing.T) {
-	h, ctx := lifecycleHost(t)
+	h, ctx := nspawnctlHost(t)
 	before := snapshot(t, ctx, h)
 	if _, _, err := h.Sh(ctx, `head -c 65536 /dev/urandom > /var/tmp/corrupt.tar`); err != nil {
 		t.Fatal(err)

@@ -98,30 +98,19 @@ type nebSidecar struct {
 // over the overlay, a group-only inbound rule, stop/start and remove, and
 // that no key reaches the containers.
 func TestNebulaOverlay(t *testing.T) {
-	testhost.SkipUnlessEnabled(t)
-	bin := testhost.NspawnctlBinary(t)
-	t0 := time.Now()
-	h := testhost.Start(t)
-	ctx := testhost.Context(t)
-	if err := h.InstallNspawnctl(ctx, bin); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.PrepareWebTarball(ctx); err != nil {
-		t.Fatal(err)
-	}
-	version := nebMust(t, ctx, h, "nebula", "-version")
-	tun := nebMust(t, ctx, h, "stat", "-c", "%A %U", "/dev/net/tun")
+	h, ctx := nspawnctlHost(t)
+	version := mustRun(t, ctx, h, "nebula", "-version")
+	tun := mustRun(t, ctx, h, "stat", "-c", "%A %U", "/dev/net/tun")
 	t.Logf("test host: %s, /dev/net/tun %s", strings.TrimSpace(version), strings.TrimSpace(tun))
-	nebPhase(t, "boot+install+tarball", t0)
 
-	t0 = time.Now()
-	nebNspawnctl(t, ctx, h, "nebula", "ca", "init", "--name", "e2e-overlay", "--out", testhost.NebulaCADir)
+	t0 := time.Now()
+	mustNspawnctl(t, ctx, h, "nebula", "ca", "init", "--name", "e2e-overlay", "--out", testhost.NebulaCADir)
 	if err := h.StartLighthouse(ctx, testhost.Lighthouse{
 		Address: nebLighthouse + "/24", Groups: []string{"infra"}, Port: nebLHPort, Device: nebLHDevice,
 	}, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	nebPhase(t, "CA + lighthouse", t0)
+	phase(t, "CA + lighthouse", t0)
 
 	t0 = time.Now()
 	for _, m := range []struct {
@@ -134,7 +123,7 @@ func TestNebulaOverlay(t *testing.T) {
 			t.Fatal(err)
 		}
 		if m.name != nebMember || strings.HasPrefix(tun, "crw-rw-rw-") {
-			nebNspawnctl(t, ctx, h, "create", "--config", cfg, "--start")
+			mustNspawnctl(t, ctx, h, "create", "--config", cfg, "--start")
 			continue
 		}
 		// start waits for the sidecar, so the refusal below is the
@@ -164,10 +153,10 @@ func TestNebulaOverlay(t *testing.T) {
 				t.Logf("with /dev/net/tun 0600, %s failed: %s", unit, l)
 			}
 		}
-		nebMust(t, ctx, h, "chmod", "0666", "/dev/net/tun")
-		nebMust(t, ctx, h, "systemctl", "start", "nspawnctl-nebula@"+nebMember+".service")
+		mustRun(t, ctx, h, "chmod", "0666", "/dev/net/tun")
+		mustRun(t, ctx, h, "systemctl", "start", "nspawnctl-nebula@"+nebMember+".service")
 	}
-	nebPhase(t, "create --start (2 machines)", t0)
+	phase(t, "create --start (2 machines)", t0)
 
 	t0 = time.Now()
 	member := nebCheckSidecar(t, ctx, h, nebMember, []string{"blue"})
@@ -194,7 +183,7 @@ func TestNebulaOverlay(t *testing.T) {
 	if slices.Contains(hostLinks, nebula.DefaultDevice) {
 		t.Errorf("the test host's own namespace has %s (links %v); a sidecar's tun must exist only in its container", nebula.DefaultDevice, hostLinks)
 	}
-	nebPhase(t, "sidecars: units, privileges, netns", t0)
+	phase(t, "sidecars: units, privileges, netns", t0)
 
 	t0 = time.Now()
 	for _, p := range [][2]nebSidecar{{member, other}, {other, member}} {
@@ -208,7 +197,7 @@ func TestNebulaOverlay(t *testing.T) {
 	if err != nil || !strings.Contains(body, "hello from") {
 		t.Fatalf("TCP over the overlay from group member %s to %s:%d: %v (body %q)", nebMember, other.overlay, nebWebPort, err, body)
 	}
-	nebPhase(t, "overlay ping + TCP", t0)
+	phase(t, "overlay ping + TCP", t0)
 
 	t0 = time.Now()
 	// The non-member's attempt is dropped by the member's nebula: the same
@@ -233,23 +222,23 @@ func TestNebulaOverlay(t *testing.T) {
 	if body, err := h.HostTCPGet(ctx, other.overlay, nebWebPort, 4); err == nil {
 		t.Errorf("the lighthouse (group infra) reached %s:%d, which admits only group blue: %q", other.overlay, nebWebPort, body)
 	}
-	nebPhase(t, "firewall: member in, others out", t0)
+	phase(t, "firewall: member in, others out", t0)
 
 	t0 = time.Now()
 	nebCheckKeys(t, ctx, h, member)
 	nebCheckKeys(t, ctx, h, other)
-	nebPhase(t, "keys out of reach", t0)
+	phase(t, "keys out of reach", t0)
 
 	t0 = time.Now()
 	// The sidecar alone: its device leaves the running container with it.
-	nebMust(t, ctx, h, "systemctl", "stop", "nspawnctl-nebula@"+nebOther+".service")
+	mustRun(t, ctx, h, "systemctl", "stop", "nspawnctl-nebula@"+nebOther+".service")
 	nebWaitLink(t, ctx, h, other.leader, nebula.DefaultDevice, false)
-	nebMust(t, ctx, h, "systemctl", "start", "nspawnctl-nebula@"+nebOther+".service")
+	mustRun(t, ctx, h, "systemctl", "start", "nspawnctl-nebula@"+nebOther+".service")
 	nebWaitLink(t, ctx, h, other.leader, nebula.DefaultDevice, true)
-	nebPhase(t, "sidecar stop/start alone", t0)
+	phase(t, "sidecar stop/start alone", t0)
 
 	t0 = time.Now()
-	nebNspawnctl(t, ctx, h, "stop", nebOther)
+	mustNspawnctl(t, ctx, h, "stop", nebOther)
 	for _, u := range nebUnits(nebOther) {
 		if s, err := h.WaitUnitState(ctx, u, 20*time.Second, "inactive"); err != nil {
 			t.Errorf("after nspawnctl stop %s: %v (state %s)", nebOther, err, s)
@@ -269,10 +258,10 @@ func TestNebulaOverlay(t *testing.T) {
 		t.Errorf("stopping %s took the sidecar of %s with it (state %s)", nebOther, nebMember, s)
 	}
 	nebWaitLink(t, ctx, h, member.leader, nebula.DefaultDevice, true)
-	nebPhase(t, "nspawnctl stop", t0)
+	phase(t, "nspawnctl stop", t0)
 
 	t0 = time.Now()
-	nebNspawnctl(t, ctx, h, "start", nebOther)
+	mustNspawnctl(t, ctx, h, "start", nebOther)
 	restarted := nebCheckSidecar(t, ctx, h, nebOther, []string{"red"})
 	if restarted.overlay != other.overlay {
 		t.Errorf("%s came back with overlay address %s, not its own %s", nebOther, restarted.overlay, other.overlay)
@@ -286,13 +275,13 @@ func TestNebulaOverlay(t *testing.T) {
 		}
 		t.Logf("after restart: %s -> %s answered after %s", p[0].machine, p[1].overlay, d.Round(time.Millisecond))
 	}
-	nebPhase(t, "nspawnctl start", t0)
+	phase(t, "nspawnctl start", t0)
 
 	t0 = time.Now()
 	// A machine whose first probe is the removed machine's address: while
 	// that is allocated it would get another one, once released it gets it.
 	next := nebNameFor(t, other.overlay, member.overlay)
-	nebNspawnctl(t, ctx, h, "remove", nebOther)
+	mustNspawnctl(t, ctx, h, "remove", nebOther)
 	for _, p := range []string{nebula.Dir(nebOther), nebula.NetnsPath(nebOther), "/var/lib/nspawnctl/machines/" + nebOther + ".json"} {
 		if r := h.Run(ctx, "test", "-e", p); r.Code == 0 {
 			t.Errorf("%s exists after nspawnctl remove %s", p, nebOther)
@@ -307,19 +296,19 @@ func TestNebulaOverlay(t *testing.T) {
 		}
 	}
 	root := "/var/lib/machines/" + next
-	nebMust(t, ctx, h, "mkdir", "-p", root)
+	mustRun(t, ctx, h, "mkdir", "-p", root)
 	cfg := "/root/" + next + ".hcl"
 	if err := h.WriteFile(ctx, cfg, nebulaMachineHCL(next, fmt.Sprintf("directory = %q", root), "red"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	nebNspawnctl(t, ctx, h, "create", "--config", cfg)
+	mustNspawnctl(t, ctx, h, "create", "--config", cfg)
 	st := nebGetStatus(t, ctx, h, next)
 	if a, _, _ := strings.Cut(st.Address, "/"); a != other.overlay {
 		t.Errorf("new machine %s got overlay address %s, not %s released by the removal of %s", next, st.Address, other.overlay, nebOther)
 	} else {
 		t.Logf("new machine %s got the released overlay address %s", next, st.Address)
 	}
-	nebPhase(t, "remove releases the address", t0)
+	phase(t, "remove releases the address", t0)
 }
 
 // nebUnits are a machine's two sidecar units.
@@ -352,7 +341,7 @@ func nebCheckSidecar(t *testing.T, ctx context.Context, h *testhost.Host, name s
 		t.Fatal(err)
 	}
 	sc.uid = ps.UID[0]
-	user := strings.TrimSpace(nebMust(t, ctx, h, "systemctl", "show", sidecarUnit, "--property=User", "--value"))
+	user := strings.TrimSpace(mustRun(t, ctx, h, "systemctl", "show", sidecarUnit, "--property=User", "--value"))
 	if want := nebula.DynamicUserName(name); user != want {
 		t.Errorf("%s runs as user %q, want its own %q", sidecarUnit, user, want)
 	}
@@ -401,7 +390,7 @@ func nebCheckSidecar(t *testing.T, ctx context.Context, h *testhost.Host, name s
 		t.Errorf("nebula status %s: %+v; want groups %v, sidecar active, device %s", name, st, groups, nebula.DefaultDevice)
 	}
 	nebWaitLink(t, ctx, h, sc.leader, nebula.DefaultDevice, true, name)
-	out := nebMust(t, ctx, h, "nsenter", "-t", fmt.Sprint(sc.leader), "-n", "ip", "-4", "-o", "addr", "show", "dev", nebula.DefaultDevice)
+	out := mustRun(t, ctx, h, "nsenter", "-t", fmt.Sprint(sc.leader), "-n", "ip", "-4", "-o", "addr", "show", "dev", nebula.DefaultDevice)
 	if !strings.Contains(out, " "+st.Address+" ") {
 		t.Errorf("%s in %s does not carry %s: %s", nebula.DefaultDevice, name, st.Address, out)
 	}
@@ -420,7 +409,7 @@ func nebCheckSidecar(t *testing.T, ctx context.Context, h *testhost.Host, name s
 func nebCheckKeys(t *testing.T, ctx context.Context, h *testhost.Host, sc nebSidecar) {
 	t.Helper()
 	dir := nebula.Dir(sc.machine)
-	modes := nebMust(t, ctx, h, "stat", "-c", "%n %a %U", dir, nebula.ConfigPath(sc.machine), nebula.KeyPath(sc.machine), nebula.CertPath(sc.machine), nebula.CAPath(sc.machine))
+	modes := mustRun(t, ctx, h, "stat", "-c", "%n %a %U", dir, nebula.ConfigPath(sc.machine), nebula.KeyPath(sc.machine), nebula.CertPath(sc.machine), nebula.CAPath(sc.machine))
 	for i, l := range strings.Split(strings.TrimSpace(modes), "\n") {
 		want := " 600 root"
 		if i == 0 {
@@ -433,7 +422,7 @@ func nebCheckKeys(t *testing.T, ctx context.Context, h *testhost.Host, sc nebSid
 	if r := h.Run(ctx, "setpriv", "--reuid", fmt.Sprint(sc.uid), "--regid", fmt.Sprint(sc.uid), "--clear-groups", "cat", nebula.KeyPath(sc.machine)); r.Code == 0 {
 		t.Errorf("the sidecar's user %d can read %s", sc.uid, nebula.KeyPath(sc.machine))
 	}
-	key := nebMust(t, ctx, h, "cat", nebula.KeyPath(sc.machine))
+	key := mustRun(t, ctx, h, "cat", nebula.KeyPath(sc.machine))
 	var keyLine string
 	for _, l := range strings.Split(key, "\n") {
 		if l != "" && !strings.HasPrefix(l, "-----") {
@@ -509,39 +498,12 @@ func nebNameFor(t *testing.T, addr string, keep string) string {
 
 func nebGetStatus(t *testing.T, ctx context.Context, h *testhost.Host, name string) nebStatus {
 	t.Helper()
-	r := nebNspawnctl(t, ctx, h, "nebula", "status", name, "--json")
+	r := mustNspawnctl(t, ctx, h, "nebula", "status", name, "--json")
 	var st nebStatus
 	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
 		t.Fatalf("nebula status %s --json: %v: %s", name, err, r.Stdout)
 	}
 	return st
-}
-
-// nebNspawnctl runs nspawnctl in the test host and fails the test unless it
-// exits 0.
-func nebNspawnctl(t *testing.T, ctx context.Context, h *testhost.Host, args ...string) testhost.Result {
-	t.Helper()
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	r := h.Nspawnctl(cctx, args...)
-	if r.Code != 0 || r.Err != nil {
-		t.Fatalf("nspawnctl %s: %s", strings.Join(args, " "), r)
-	}
-	t.Logf("nspawnctl %s: %s", strings.Join(args, " "), r.Duration.Round(time.Millisecond))
-	return r
-}
-
-// nebMust runs a command in the test host and returns its output, failing the
-// test unless it exits 0.
-func nebMust(t *testing.T, ctx context.Context, h *testhost.Host, args ...string) string {
-	t.Helper()
-	cctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	r := h.Run(cctx, args...)
-	if r.Code != 0 || r.Err != nil {
-		t.Fatalf("%s: %s", strings.Join(args, " "), r)
-	}
-	return r.Stdout
 }
 
 // nebJournals returns the sidecar and lighthouse journals for a failure.
@@ -554,11 +516,6 @@ func nebJournals(h *testhost.Host, machines ...string) string {
 	}
 	fmt.Fprintf(&b, "### journal of %s\n%s", testhost.LighthouseUnit, h.Journal(testhost.LighthouseUnit))
 	return b.String()
-}
-
-func nebPhase(t *testing.T, name string, start time.Time) {
-	t.Helper()
-	t.Logf("phase %-36s %s", name, time.Since(start).Round(time.Millisecond))
 }
 
 func nebFirstLine(s string) string {

@@ -25,44 +25,6 @@ var (
 	zonePool = networkd.DefaultZoneIPv4Pool
 )
 
-// netHost boots a test host with nspawnctl installed and the web guest
-// tarball (busybox httpd on port 80) at testhost.WebTarballPath.
-func netHost(t *testing.T) (*testhost.Host, context.Context) {
-	t.Helper()
-	testhost.SkipUnlessEnabled(t)
-	bin := testhost.NspawnctlBinary(t)
-	t0 := time.Now()
-	h := testhost.Start(t)
-	ctx := testhost.Context(t)
-	if err := h.InstallNspawnctl(ctx, bin); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.PrepareWebTarball(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("phase %-30s %s", "boot+install+tarball", time.Since(t0).Round(time.Millisecond))
-	return h, ctx
-}
-
-// netStep logs the run time of one step of a scenario.
-func netStep(t *testing.T, name string, f func()) {
-	t.Helper()
-	t0 := time.Now()
-	f()
-	t.Logf("phase %-30s %s", name, time.Since(t0).Round(time.Millisecond))
-}
-
-// netNspawnctl runs nspawnctl in the test host and fails the test unless
-// it exits 0.
-func netNspawnctl(t *testing.T, ctx context.Context, h *testhost.Host, args ...string) testhost.Result {
-	t.Helper()
-	r := h.Nspawnctl(ctx, args...)
-	if r.Code != 0 || r.Err != nil {
-		t.Fatalf("nspawnctl %s: %s", strings.Join(args, " "), r)
-	}
-	return r
-}
-
 // createMachines writes config to /root/NAME.hcl and creates and starts
 // each of names from it, giving each a page that names it.
 func createMachines(t *testing.T, ctx context.Context, h *testhost.Host, file, config string, names ...string) {
@@ -72,13 +34,13 @@ func createMachines(t *testing.T, ctx context.Context, h *testhost.Host, file, c
 		t.Fatal(err)
 	}
 	for _, n := range names {
-		netStep(t, "create --start "+n, func() {
-			netNspawnctl(t, ctx, h, "create", "--config", cfg, n)
+		timed(t, "create --start "+n, func() {
+			mustNspawnctl(t, ctx, h, "create", "--config", cfg, n)
 			// Before the start, so httpd serves it from the first request.
 			if err := h.WriteFile(ctx, "/var/lib/machines/"+n+"/srv/www/index.html", page(n), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			netNspawnctl(t, ctx, h, "start", n)
+			mustNspawnctl(t, ctx, h, "start", n)
 		})
 	}
 }
@@ -140,7 +102,7 @@ func wgetIn(url, want string) string {
 // zone member works over IPv4 and IPv6 (its ULA address), and a machine in
 // an undeclared zone is refused.
 func TestNetworkZone(t *testing.T) {
-	h, ctx := netHost(t)
+	h, ctx := nspawnctlHost(t)
 	config := fmt.Sprintf(`zone "e2e" {
   mdns = true
 }
@@ -166,19 +128,19 @@ machine "zb" {
 	createMachines(t, ctx, h, "zone", config, "za", "zb")
 
 	var b4, b6 netip.Addr
-	netStep(t, "addresses", func() {
+	timed(t, "addresses", func() {
 		b4 = machineAddr(t, ctx, h, "zb", zonePool)
 		b6 = machineAddr(t, ctx, h, "zb", ula)
 		machineAddr(t, ctx, h, "za", ula)
 	})
 	t.Logf("zb has %s and %s", b4, b6)
-	netStep(t, "za -> zb by address", func() {
+	timed(t, "za -> zb by address", func() {
 		inMachine(t, ctx, h, "za", "ping zb IPv4", "busybox ping -c 1 -W 2 "+b4.String())
 		inMachine(t, ctx, h, "za", "ping zb IPv6", "busybox ping -c 1 -W 2 "+b6.String())
 		inMachine(t, ctx, h, "za", "HTTP to zb IPv4", wgetIn(url(b4, 80), "machine zb"))
 		inMachine(t, ctx, h, "za", "HTTP to zb IPv6", wgetIn(url(b6, 80), "machine zb"))
 	})
-	netStep(t, "za -> zb by name (LLMNR)", func() {
+	timed(t, "za -> zb by name (LLMNR)", func() {
 		out := inMachine(t, ctx, h, "za", "resolvectl query zb", "resolvectl query --legend=yes zb")
 		if !strings.Contains(out, "LLMNR") {
 			t.Errorf("resolvectl query zb did not answer through LLMNR:\n%s", out)
@@ -191,14 +153,14 @@ machine "zb" {
 		inMachine(t, ctx, h, "za", "HTTP to zb by name", wgetIn("http://zb/", "machine zb"))
 		inMachine(t, ctx, h, "zb", "HTTP to za by name", wgetIn("http://za/", "machine za"))
 	})
-	netStep(t, "forward to a zone member", func() {
+	timed(t, "forward to a zone member", func() {
 		for _, u := range []string{clientURL(testhost.HostIPv4, 8281), clientURL(testhost.HostIPv6, 8281)} {
 			if _, _, err := testhost.WaitGet(ctx, h.ClientGet, u, "machine za", 30*time.Second); err != nil {
 				t.Fatal(err)
 			}
 		}
 	})
-	netStep(t, "undeclared zone refused", func() {
+	timed(t, "undeclared zone refused", func() {
 		cfg := "/root/nozone.hcl"
 		if err := h.WriteFile(ctx, cfg, fmt.Sprintf("machine \"zc\" {\n  %s\n  network {\n    zone = \"nosuch\"\n  }\n}\n", webRoot), 0o644); err != nil {
 			t.Fatal(err)
@@ -219,7 +181,7 @@ func clientURL(host string, port int) string {
 // machine on a bridge that does not exist, whose start fails with the
 // promised message.
 func TestNetworkBridge(t *testing.T) {
-	h, ctx := netHost(t)
+	h, ctx := nspawnctlHost(t)
 	config := fmt.Sprintf(`bridge "br-e2e" {
   address = ["198.51.100.1/24", "fd00:e2e::1/64"]
 }
@@ -252,18 +214,18 @@ machine "bmiss" {
 	createMachines(t, ctx, h, "bridge", config, "ba", "bb")
 	bridgeNet := netip.MustParsePrefix("198.51.100.0/24")
 	var a4, b4, b6 netip.Addr
-	netStep(t, "addresses", func() {
+	timed(t, "addresses", func() {
 		a4 = machineAddr(t, ctx, h, "ba", bridgeNet)
 		b4 = machineAddr(t, ctx, h, "bb", bridgeNet)
 		b6 = machineAddr(t, ctx, h, "bb", netip.MustParsePrefix("fd00:e2e::/64"))
 	})
-	netStep(t, "ba -> bb", func() {
+	timed(t, "ba -> bb", func() {
 		inMachine(t, ctx, h, "ba", "ping bb IPv4", "busybox ping -c 1 -W 2 "+b4.String())
 		inMachine(t, ctx, h, "ba", "ping bb IPv6", "busybox ping -c 1 -W 2 "+b6.String())
 		inMachine(t, ctx, h, "ba", "HTTP to bb", wgetIn(url(b4, 80), "machine bb"))
 		inMachine(t, ctx, h, "ba", "HTTP to bb by name (LLMNR)", wgetIn("http://bb/", "machine bb"))
 	})
-	netStep(t, "host -> members", func() {
+	timed(t, "host -> members", func() {
 		for _, a := range []netip.Addr{a4, b4} {
 			if _, _, err := h.Exec(ctx, "busybox", "ping", "-c", "1", "-W", "2", a.String()); err != nil {
 				t.Errorf("the host cannot reach bridge member %s: %v", a, err)
@@ -273,14 +235,14 @@ machine "bmiss" {
 			t.Errorf("br-e2e ports: %q (%v); want vb-ba and vb-bb", out, err)
 		}
 	})
-	netStep(t, "forward to a bridge member", func() {
+	timed(t, "forward to a bridge member", func() {
 		for _, u := range []string{clientURL(testhost.HostIPv4, 8481), clientURL(testhost.HostIPv6, 8481)} {
 			if _, _, err := testhost.WaitGet(ctx, h.ClientGet, u, "machine ba", 30*time.Second); err != nil {
 				t.Error(err)
 			}
 		}
 	})
-	netStep(t, "missing bridge", func() {
+	timed(t, "missing bridge", func() {
 		cfg := "/root/bridge.hcl"
 		r := h.Nspawnctl(ctx, "create", "--config", cfg, "bmiss")
 		if r.Code != 0 || !strings.Contains(r.Stdout+r.Stderr, "Bridge not declared here") {
@@ -301,7 +263,7 @@ machine "bmiss" {
 // the test host's uplink (one static, one configured by a DHCP server in the
 // client namespace), a host-network container and one without network.
 func TestNetworkMacvlan(t *testing.T) {
-	h, ctx := netHost(t)
+	h, ctx := nspawnctlHost(t)
 	stopDHCP := clientDHCPServer(t, h)
 	defer stopDHCP()
 	config := fmt.Sprintf(`machine "mvs" {
@@ -339,13 +301,13 @@ machine "nonet" {
 }
 `, webRoot, webRoot, webRoot, webRoot)
 	createMachines(t, ctx, h, "macvlan", config, "mvs", "mvd", "hostnet", "nonet")
-	netStep(t, "client -> static macvlan", func() {
+	timed(t, "client -> static macvlan", func() {
 		machineAddr(t, ctx, h, "mvs", netip.MustParsePrefix("203.0.113.50/32"))
 		fromClient(t, ctx, h, "client ping 203.0.113.50", "busybox", "ping", "-c", "1", "-W", "2", "203.0.113.50")
 		fromClient(t, ctx, h, "client HTTP IPv4", "curl", "-sS", "--fail", "--max-time", "3", "http://203.0.113.50/")
 		fromClient(t, ctx, h, "client HTTP IPv6", "curl", "-sS", "-g", "--fail", "--max-time", "3", "http://[2001:db8:113::50]/")
 	})
-	netStep(t, "client -> DHCP macvlan", func() {
+	timed(t, "client -> DHCP macvlan", func() {
 		a := machineAddr(t, ctx, h, "mvd", netip.MustParsePrefix("203.0.113.0/24"))
 		t.Logf("mvd got %s from the client's DHCP server", a)
 		out := fromClient(t, ctx, h, "client HTTP to mvd", "curl", "-sS", "--fail", "--max-time", "3", url(a, 80))
@@ -353,7 +315,7 @@ machine "nonet" {
 			t.Errorf("GET %s = %q, want mvd's page", url(a, 80), out)
 		}
 	})
-	netStep(t, "host network", func() {
+	timed(t, "host network", func() {
 		if err := h.WaitMachineBooted(ctx, "hostnet", 60*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -366,7 +328,7 @@ machine "nonet" {
 			t.Error(err)
 		}
 	})
-	netStep(t, "no network", func() {
+	timed(t, "no network", func() {
 		if err := h.WaitMachineBooted(ctx, "nonet", 60*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -433,7 +395,7 @@ func clientDHCPServer(t *testing.T, h *testhost.Host) func() {
 // masqueraded, the client; a container answered for by proxy NDP on the
 // uplink; and an IPv6 port forward to each.
 func TestNetworkIPv6(t *testing.T) {
-	h, ctx := netHost(t)
+	h, ctx := nspawnctlHost(t)
 	config := fmt.Sprintf(`machine "g6" {
   %s
   network {
@@ -481,7 +443,7 @@ machine "p6" {
 `, webRoot, webRoot, webRoot)
 	createMachines(t, ctx, h, "ipv6", config, "g6", "u6", "p6")
 
-	netStep(t, "global prefix, routed", func() {
+	timed(t, "global prefix, routed", func() {
 		machineAddr(t, ctx, h, "g6", netip.MustParsePrefix("2001:db8:7::2/128"))
 		if _, _, err := h.ClientExec(ctx, "ip", "-6", "route", "replace", "2001:db8:7::/64", "via", testhost.HostIPv6, "dev", testhost.ClientLink); err != nil {
 			t.Fatal(err)
@@ -494,7 +456,7 @@ machine "p6" {
 		// Not masqueraded: g6 sees the client's own address.
 		inMachine(t, ctx, h, "g6", "g6 -> client", "busybox ping -c 1 -W 2 "+testhost.ClientIPv6)
 	})
-	netStep(t, "ULA, masqueraded", func() {
+	timed(t, "ULA, masqueraded", func() {
 		a := machineAddr(t, ctx, h, "u6", ula)
 		gw := netip.PrefixFrom(a, 64).Masked().Addr().Next()
 		inMachine(t, ctx, h, "u6", "u6 -> host side "+gw.String(), "busybox ping -c 1 -W 2 "+gw.String())
@@ -502,7 +464,7 @@ machine "p6" {
 		// The client has no route to the ULA /64: an answer proves masquerading.
 		inMachine(t, ctx, h, "u6", "u6 -> client (masqueraded)", "busybox ping -c 1 -W 2 "+testhost.ClientIPv6)
 	})
-	netStep(t, "proxy NDP", func() {
+	timed(t, "proxy NDP", func() {
 		machineAddr(t, ctx, h, "p6", netip.MustParsePrefix("2001:db8:113::100/128"))
 		drop, _, err := h.Exec(ctx, "cat", "/etc/systemd/network/10-e2e-uplink.network.d/nspawnctl-p6.conf")
 		if err != nil || !strings.Contains(drop, "IPv6ProxyNDPAddress=2001:db8:113::100") {
@@ -516,15 +478,15 @@ machine "p6" {
 			t.Errorf("GET http://[2001:db8:113::100]/ = %q", out)
 		}
 	})
-	netStep(t, "IPv6 forwards", func() {
+	timed(t, "IPv6 forwards", func() {
 		for port, want := range map[int]string{8381: "machine g6", 8382: "machine u6", 8383: "machine p6"} {
 			if _, _, err := testhost.WaitGet(ctx, h.ClientGet, clientURL(testhost.HostIPv6, port), want, 30*time.Second); err != nil {
 				t.Error(err)
 			}
 		}
 	})
-	netStep(t, "remove p6 drops its drop-in", func() {
-		netNspawnctl(t, ctx, h, "remove", "p6")
+	timed(t, "remove p6 drops its drop-in", func() {
+		mustNspawnctl(t, ctx, h, "remove", "p6")
 		if _, _, err := h.Exec(ctx, "test", "!", "-e", "/etc/systemd/network/10-e2e-uplink.network.d/nspawnctl-p6.conf"); err != nil {
 			t.Errorf("remove p6 left its proxy NDP drop-in behind")
 		}
