@@ -221,6 +221,9 @@ func (m *Manager) machineArtifacts(r *Resolved, rm *ResolvedMachine) ([]Artifact
 	if len(rm.Forwards) > 0 {
 		arts = append(arts, natRestoreArtifacts(r.UnitDir, m.Binary, "machine/"+rm.Name)...)
 	}
+	if delegatedLink(r, rm) != "" {
+		arts = append(arts, prefixDelegationArtifacts(r.UnitDir, m.Binary, "machine/"+rm.Name)...)
+	}
 	return arts, nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/unitfile"
 	"github.com/nspawnctl/nspawnctl/networkd"
+	"github.com/nspawnctl/nspawnctl/networkd/renumber"
 	"github.com/nspawnctl/nspawnctl/zones"
 )
 
@@ -364,6 +365,11 @@ func renderDropIn(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]byte, 
 		// by the container so that machinectl start brings it too.
 		b.Set("Unit", "Wants", "nspawnctl-nebula@%i.service")
 	}
+	if link := delegatedLink(r, m); link != "" {
+		// networkd does not deprecate a delegated prefix it withdraws;
+		// this unit does, for as long as a machine uses the link.
+		b.Set("Unit", "Wants", renumber.UnitInstance(link))
+	}
 	if b.Empty() {
 		return nil, nil // the stock unit needs nothing added
 	}
@@ -473,7 +479,7 @@ func renderZone(z *ResolvedZone) (Artifact, error) {
 	zn := zones.ZoneNetwork{
 		Name: z.Name, Link: z.Link, Addrs: z.Addrs,
 		DHCPServer: boolOr(s.DHCPServer, true), LLMNR: boolOr(s.LLMNR, true), MDNS: boolOr(s.MulticastDNS, false),
-		Masquerade: s.Masquerade,
+		Masquerade: s.Masquerade, PrefixDelegation: s.PrefixDelegation,
 	}
 	for _, a := range z.Addrs {
 		if a.Addr().Is6() {

@@ -40,6 +40,7 @@ func (v *validator) zones() {
 			v.pool(z.Body, "pool", z.Pool, z.DefRange, 24)
 		}
 		v.masquerade(z.Body, z.Masquerade, z.DefRange)
+		v.prefixDelegation(z.PrefixDelegation)
 		v.extra(z.Body, "extra", z.Extra, z.DefRange)
 		v.out.Zones = append(v.out.Zones, rz)
 	}
@@ -428,14 +429,7 @@ func (v *validator) hostConfig(h *networkd.HostConfig, rm *ResolvedMachine) {
 			v.used = append(v.used, usedPrefix{p: pfx, owner: "machine " + rm.Name, rng: rng})
 		}
 	}
-	if pd := h.PrefixDelegation; pd != nil {
-		if pd.Uplink != "" && pd.Uplink != ":auto" && pd.Uplink != ":self" && !validIfname(pd.Uplink) {
-			v.errf(diag.Attr(pd.Body, "uplink", pd.DefRange), "Invalid uplink", "uplink %q is not an interface name, \":auto\" or \":self\".", pd.Uplink)
-		}
-		if pd.SubnetID != "" && !hexRE.MatchString(pd.SubnetID) {
-			v.errf(diag.Attr(pd.Body, "subnet_id", pd.DefRange), "Invalid subnet ID", "subnet_id %q must be a hexadecimal number such as \"0x1\" or \"2a\".", pd.SubnetID)
-		}
-	}
+	v.prefixDelegation(h.PrefixDelegation)
 	for i, u := range h.ProxyNDP {
 		if !validIfname(u) {
 			v.errf(diag.Elem(h.Body, "proxy_ndp", i, h.DefRange), "Invalid uplink", "proxy_ndp: %q is not an interface name.", u)

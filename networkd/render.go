@@ -70,12 +70,7 @@ func RenderHostVeth(h HostVeth) ([]byte, error) {
 		b.AddSection("Route")
 		b.Set("Route", "Destination", r.String())
 	}
-	if h.PrefixDelegation != nil {
-		b.Set("Network", "DHCPPrefixDelegation", "yes")
-		b.Set("DHCPPrefixDelegation", "UplinkInterface", cmp.Or(h.PrefixDelegation.Uplink, ":auto"))
-		b.Set("DHCPPrefixDelegation", "SubnetId", h.PrefixDelegation.SubnetID)
-		b.Set("DHCPPrefixDelegation", "Announce", "yes")
-	}
+	SetPrefixDelegation(b, h.PrefixDelegation)
 	if h.StaticLease != nil && h.DHCPServer {
 		b.Set("DHCPServerStaticLease", "MACAddress", h.StaticLease.MAC.String())
 		b.Set("DHCPServerStaticLease", "Address", h.StaticLease.Addr.String())

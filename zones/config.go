@@ -6,6 +6,8 @@ package zones
 import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
 // Zone is a `zone "NAME"` block: the host side of vz-NAME, shared by every
@@ -26,6 +28,9 @@ type Zone struct {
 	MulticastDNS *bool `hcl:"mdns,optional"`
 	// Masquerade is networkd's IPMasquerade= (ipv4, ipv6, both, no; default both).
 	Masquerade string `hcl:"masquerade,optional"`
+	// PrefixDelegation gives the zone a /64 of an uplink's DHCPv6 prefix
+	// delegation, announced to every member (DHCPPrefixDelegation=).
+	PrefixDelegation *networkd.PrefixDelegation `hcl:"prefix_delegation,block"`
 	// Extra is a raw pass-through: { Section = { Key = value or [values] } }.
 	Extra cty.Value `hcl:"extra,optional"`
 

@@ -18,7 +18,9 @@ type ZoneNetwork struct {
 	LLMNR      bool
 	MDNS       bool
 	Masquerade string
-	Extra      []unitfile.Option
+	// PrefixDelegation takes a /64 of an uplink's delegated prefix (nil: off).
+	PrefixDelegation *networkd.PrefixDelegation
+	Extra            []unitfile.Option
 }
 
 // RenderZone renders /etc/systemd/network/20-vz-NAME.network, which takes
@@ -41,6 +43,7 @@ func RenderZone(z ZoneNetwork) ([]byte, error) {
 	b.Bool("Network", "LLMNR", z.LLMNR)
 	b.Bool("Network", "MulticastDNS", z.MDNS)
 	b.Set("Network", "ConfigureWithoutCarrier", "yes")
+	networkd.SetPrefixDelegation(b, z.PrefixDelegation)
 	for _, p := range z.Announce {
 		b.AddSection("IPv6Prefix")
 		b.Set("IPv6Prefix", "Prefix", p.String())

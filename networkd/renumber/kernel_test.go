@@ -87,13 +87,15 @@ func sendUntil(t *testing.T, router, host string, ra func() []byte, what string,
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		inNS(t, router, func() error { return LinkSender{Link: "rt0"}.sendRaw(ra()) })
+		// The first sends may find rt0's link-local address not yet there.
+		var sendErr error
+		inNS(t, router, func() error { sendErr = LinkSender{Link: "rt0"}.sendRaw(ra()); return nil })
 		out := ipCmd(t, "-n", host, "-6", "addr", "show", "dev", "h0", "scope", "global")
-		if ok(out) {
+		if sendErr == nil && ok(out) {
 			return out
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: the host's addresses after 20 s:\n%s", what, out)
+			t.Fatalf("%s: last send: %v; the host's addresses after 20 s:\n%s", what, sendErr, out)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
