@@ -4,7 +4,7 @@
 # Idempotent: it calls apt-get only when a package is missing.
 set -eu
 
-packages="mmdebstrap systemd-container iproute2 curl nftables busybox-static util-linux ca-certificates debian-archive-keyring"
+packages="mmdebstrap systemd-container iproute2 curl nftables busybox-static util-linux ca-certificates debian-archive-keyring kea-dhcp6-server"
 
 missing=""
 for p in $packages; do

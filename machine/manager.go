@@ -47,6 +47,9 @@ type Manager struct {
 	// HostPrefixes returns the prefixes of the host's own addresses, which
 	// allocations must avoid. Nil means none.
 	HostPrefixes func() ([]netip.Prefix, error)
+	// LinkAddrs lists a host link's IPv6 addresses, for the delegated
+	// prefixes status shows. Nil: status shows none.
+	LinkAddrs func(link string) ([]LinkAddr, error)
 	// Run runs an external program (tar, mmdebstrap) with its output shown to the user.
 	Run func(ctx context.Context, name string, args ...string) error
 	// Out receives progress messages for the user.
@@ -202,6 +205,7 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 		ConfigFiles: opts.ConfigFiles, Artifacts: written, Allocations: map[string]netip.Prefix{},
 		RootDir: rm.RootDir, RootCreated: rootCreated, Mode: rm.Mode, HostLink: rm.HostLink,
 		Zone: rm.Zone, Bridge: rm.Bridge, Autostart: rm.Spec.Autostart, Activation: rm.Spec.Activation,
+		DelegatedLink: delegatedLink(r, rm),
 	}
 	if prev != nil {
 		rec.Created = prev.Created

@@ -45,6 +45,9 @@ type Record struct {
 	HostLink string `json:"host_link,omitempty"`
 	Zone     string `json:"zone,omitempty"`
 	Bridge   string `json:"bridge,omitempty"`
+	// DelegatedLink is the host-side link (ve-NAME or vz-ZONE) that takes a
+	// /64 of an uplink's DHCPv6 prefix delegation, for status.
+	DelegatedLink string `json:"delegated_link,omitempty"`
 	// Forwards are the machine's forwards, as nat shows them ("tcp *:8181 -> 10.0.0.2:80").
 	Forwards  []string `json:"forwards,omitempty"`
 	Autostart bool     `json:"autostart,omitempty"`

@@ -26,6 +26,13 @@ type Status struct {
 	Autostart       bool     `json:"autostart"`
 	RootDir         string   `json:"root,omitempty"`
 	Generation      int      `json:"generation,omitempty"`
+	// DelegatedLink is the host link that takes a /64 of the uplink's DHCPv6
+	// prefix delegation; DelegatedPrefixes are the /64s it holds now (two
+	// for a moment while renumbering, none before the first lease), and
+	// GlobalAddresses the machine's addresses in them.
+	DelegatedLink     string         `json:"delegated_link,omitempty"`
+	DelegatedPrefixes []netip.Prefix `json:"delegated_prefixes,omitempty"`
+	GlobalAddresses   []netip.Addr   `json:"global_addresses,omitempty"`
 }
 
 // List returns the status of every managed machine and of every machine
@@ -98,6 +105,10 @@ func (m *Manager) status(ctx context.Context, rec *Record, info MachineInfo, run
 	}
 	s.Forwards = append(s.Forwards, rec.Forwards...)
 	s.Autostart, s.RootDir, s.Generation = rec.Autostart, rec.RootDir, rec.Generation
+	if rec.DelegatedLink != "" {
+		s.DelegatedLink = rec.DelegatedLink
+		s.DelegatedPrefixes, s.GlobalAddresses = m.delegation(rec.DelegatedLink, s.Addresses)
+	}
 	if state, err := m.Units.ActiveState(ctx, UnitName(rec.Name)); err == nil {
 		s.State = state
 	}

@@ -87,6 +87,13 @@ let
     };
   };
 
+  prefixDelegationType = types.submodule {
+    options = {
+      uplink = optional types.str "Interface receiving the delegated prefix (default :auto).";
+      subnetId = optional types.str "Subnet of the delegated prefix (hexadecimal).";
+    };
+  };
+
   hostNetworkOptions = {
     options = {
       address = list "Host side addresses in CIDR form (empty: allocated from the pool).";
@@ -99,12 +106,7 @@ let
       ula = optional types.bool "Give the link a /64 of the host's ULA /48 (nspawnctl's default: true).";
       masquerade = optional masqueradeType "IPMasquerade= (true means both).";
       dhcpServer = optional types.bool "Run networkd's DHCPv4 server on the link (default true).";
-      prefixDelegation = optional (types.submodule {
-        options = {
-          uplink = optional types.str "Interface receiving the delegated prefix (default :auto).";
-          subnetId = optional types.str "Subnet of the delegated prefix (hexadecimal).";
-        };
-      }) "Take a subnet of an uplink's DHCPv6 prefix delegation.";
+      prefixDelegation = optional prefixDelegationType "Take a subnet of an uplink's DHCPv6 prefix delegation.";
       proxyNdp = list "Uplinks on which the container's IPv6 addresses are answered by proxy NDP.";
       extra = raw "Raw networkd sections merged into the host side's .network file.";
       networkConfig = mkOption {
@@ -350,6 +352,7 @@ let
       llmnr = optional types.bool "LLMNR on the zone (default true).";
       mdns = optional types.bool "mDNS on the zone (default false).";
       masquerade = optional masqueradeType "IPMasquerade= (true means both; default both).";
+      prefixDelegation = optional prefixDelegationType "Give the zone a subnet of an uplink's DHCPv6 prefix delegation.";
       extra = raw "Raw networkd sections merged into vz-ZONE's .network file.";
       networkConfig = mkOption {
         type = types.attrsOf types.anything;

@@ -205,6 +205,7 @@ let
       attrs = [ "address" "pool" "ula" "dhcpServer" "llmnr" "mdns" "masquerade" ];
       raw = [ "extra" ];
       convert.masquerade = masquerade;
+      blocks.prefixDelegation = { hcl = "prefix_delegation"; schema = prefixDelegation; };
       ignore = [ "enable" ];
     };
 

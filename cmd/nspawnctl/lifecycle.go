@@ -72,6 +72,7 @@ func (a *app) manager(ctx context.Context, f *hostFlags) (*machine.Manager, func
 		NAT:    nat.NewStore(f.stateDir),
 		Binary: bin, MachineID: id,
 		HostPrefixes: hostPrefixes,
+		LinkAddrs:    machine.NetlinkLinkAddrs,
 		Run:          machine.ExecRun(a.stderr),
 		Out:          a.stderr,
 	}

@@ -80,6 +80,10 @@ func newStatusCmd(a *app) *cobra.Command {
 			}
 			row("Host link", link)
 			row("Addresses", joinAddrs(s))
+			if s.DelegatedLink != "" {
+				row("Delegated prefix", delegated(s))
+				row("Global address", strings.Join(strs(s.GlobalAddresses), ", "))
+			}
 			row("Forwards", strings.Join(s.Forwards, ", "))
 			row("Autostart", fmt.Sprint(s.Autostart))
 			row("Unit", machine.UnitName(s.Name))
@@ -120,4 +124,21 @@ func joinAddrs(s machine.Status) string {
 		out = append(out, a.String())
 	}
 	return strings.Join(out, " ")
+}
+
+// delegated says which /64s of the uplink's DHCPv6 prefix delegation the
+// machine's link holds, or that it holds none yet.
+func delegated(s machine.Status) string {
+	if len(s.DelegatedPrefixes) == 0 {
+		return "none on " + s.DelegatedLink + " yet (has the uplink a delegation? see nspawnctl doctor)"
+	}
+	return strings.Join(strs(s.DelegatedPrefixes), ", ") + " on " + s.DelegatedLink
+}
+
+func strs[T fmt.Stringer](vs []T) []string {
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, v.String())
+	}
+	return out
 }

@@ -32,6 +32,15 @@ type runState struct {
 	NspawnSt   uint64 `json:"nspawn_start,omitempty"`
 	Leader     int    `json:"leader_pid,omitempty"` // the test host's PID 1, seen from here
 	LeaderSt   uint64 `json:"leader_start,omitempty"`
+	// Helpers are processes a scenario started beside the test host (a
+	// DHCPv6 server in the client namespace); teardown kills them.
+	Helpers []helperProc `json:"helpers,omitempty"`
+}
+
+// helperProc is a process identified by PID and start time.
+type helperProc struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start"`
 }
 
 // save writes the state atomically, so a reader never sees half of it.
@@ -228,6 +237,11 @@ func (s *runState) teardown(dir string, gentle bool, logf func(string, ...any)) 
 	// in case nspawn died and left it running.
 	if !killAndWait(s.Leader, s.LeaderSt, syscall.SIGKILL, 10*time.Second) {
 		errs = append(errs, fmt.Errorf("test host PID 1 (pid %d) survived SIGKILL", s.Leader))
+	}
+	for _, p := range s.Helpers {
+		if !killAndWait(p.PID, p.Start, syscall.SIGKILL, 5*time.Second) {
+			errs = append(errs, fmt.Errorf("helper process %d survived SIGKILL", p.PID))
+		}
 	}
 	for _, ns := range []string{s.ClientNets, s.HostNetns} {
 		if ns == "" {

@@ -97,6 +97,7 @@ func Run(h HostView, opts Options) Report {
 	add(checkNSS(h))
 	add(checkNftablesFlush(h))
 	add(checkFeatures(h, ver, opts.Config)...)
+	add(checkPrefixDelegation(h, opts.Config)...)
 	add(checkForwardBypass(opts))
 	return r
 }

@@ -89,6 +89,7 @@ let
     "machines.nebula.inbound" = "nebulaRule";
     "machines.nebula.outbound" = "nebulaRule";
     "zones" = "zone";
+    "zones.prefixDelegation" = "prefixDelegation";
     "bridges" = "bridge";
     "defaults" = "defaults";
   };
