@@ -162,14 +162,7 @@ machine "pd2" {
 	t0 := time.Now()
 	// The upstream router's route to the delegation appears when Kea
 	// commits the lease (its run_script hook installs it): the lease time.
-	if _, err := testhost.Until(ctx, 60*time.Second, 100*time.Millisecond, "the client's route to "+pdFirst.String(), func(ctx context.Context) error {
-		if r := h.ClientRoute(ctx, pdFirst); !strings.Contains(r, "via fe80::") {
-			return fmt.Errorf("route %q", r)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitClientRoute(t, ctx, h, pdFirst)
 	tLease := time.Now()
 	t.Logf("timing: DHCPv6 server start to delegation (lease committed, client route via %s): %s", h.ClientRoute(ctx, pdFirst), tLease.Sub(t0).Round(time.Millisecond))
 
@@ -210,14 +203,7 @@ machine "pd2" {
 		t.Fatal(err)
 	}
 	tRenumber := time.Now()
-	if _, err := testhost.Until(ctx, 60*time.Second, 100*time.Millisecond, "the client's route to "+pdSecond.String(), func(ctx context.Context) error {
-		if r := h.ClientRoute(ctx, pdSecond); !strings.Contains(r, "via fe80::") {
-			return fmt.Errorf("route %q", r)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	waitClientRoute(t, ctx, h, pdSecond)
 	tNewLease := time.Now()
 	t.Logf("timing: server renumbered to new delegation (next Renew): %s", tNewLease.Sub(tRenumber).Round(time.Millisecond))
 	// Both machines are watched at once, so each one's times are its own.
@@ -295,6 +281,21 @@ machine "pd2" {
 	// links until the old lease's valid lifetime ends (the deprecated
 	// container addresses still need the latter).
 	t.Logf("networkd's routes after the renumbering:\n%s", mustRun(t, ctx, h, "ip", "-6", "route", "show"))
+}
+
+// waitClientRoute waits for the client's route to the delegation p via the
+// test host's link-local address: Kea's hook adds it when the lease is
+// committed, so its appearance is the lease time.
+func waitClientRoute(t *testing.T, ctx context.Context, h *testhost.Host, p netip.Prefix) {
+	t.Helper()
+	if _, err := testhost.Until(ctx, 60*time.Second, 100*time.Millisecond, "the client's route to "+p.String(), func(ctx context.Context) error {
+		if r := h.ClientRoute(ctx, p); !strings.Contains(r, "via fe80::") {
+			return fmt.Errorf("route %q", r)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // checkPDStatus checks that nspawnctl status shows machine's delegated /64

@@ -5,8 +5,15 @@
 # advertisements. The container configures its global address by SLAAC.
 #
 # eth0 itself must ask for the delegation: its own .network file needs
-# DHCP=ipv6 (or yes) and, in [DHCPv6], PrefixDelegationHint= if the ISP wants a
-# size hint. That file is the host's, not nspawnctl's.
+# DHCP=ipv6 (or yes) and, in [DHCPv6], PrefixDelegationHint=::/56 (the size to
+# ask for; WithoutRA=solicit too if the router sends no router advertisements).
+# That file is the host's, not nspawnctl's. "nspawnctl doctor" says whether
+# the host got a delegation large enough for subnet_id 0x2, "nspawnctl status
+# mail" shows the /64 and the container's global address.
+#
+# When the ISP renumbers, nspawnctl-pd-deprecate@ve-mail.service (wanted by
+# the machine) announces the old /64 with preferred lifetime 0, so that the
+# container stops using its old address at once (RFC 9096 3.3).
 machine "mail" {
   root {
     bootstrap {
