@@ -46,7 +46,15 @@ connections leave from the new prefix at once. It runs until stopped.`,
 				},
 			}
 			fmt.Fprintf(a.stderr, "%s: watching for removed delegated prefixes\n", link)
-			return w.Run(ctx, events)
+			if err := w.Run(ctx, events); err != nil {
+				return err
+			}
+			if ctx.Err() == nil {
+				// The subscription broke (e.g. the socket overran): exit
+				// non-zero so that Restart=on-failure starts a fresh one.
+				return fmt.Errorf("%s: the kernel's address notifications ended; exiting so that systemd restarts the watcher", link)
+			}
+			return nil
 		},
 	}
 	watch.Flags().DurationVar(&routerLifetime, "router-lifetime", renumber.DefaultRouterLifetime,

@@ -3,6 +3,7 @@ package renumber
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -101,5 +102,20 @@ func TestAdvertisementLayout(t *testing.T) {
 	}
 	if string(b) != string(want) {
 		t.Fatalf("advertisement\n% x\nwant\n% x", b, want)
+	}
+}
+
+func TestUnitRunsWatcherForInstanceLink(t *testing.T) {
+	u := Unit("/opt/my tools/nspawnctl")
+	for _, want := range []string{
+		`ExecStart="/opt/my tools/nspawnctl" prefix-delegation deprecate-stale %i`,
+		"StopWhenUnneeded=yes",
+	} {
+		if !strings.Contains(u, want) {
+			t.Errorf("unit lacks %q:\n%s", want, u)
+		}
+	}
+	if got := UnitInstance("ve-pd1"); got != "nspawnctl-pd-deprecate@ve-pd1.service" {
+		t.Errorf("UnitInstance = %s", got)
 	}
 }
