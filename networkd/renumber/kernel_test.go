@@ -49,13 +49,21 @@ func pair(t *testing.T) (router, host string) {
 	// The receiving side configures addresses from advertisements (a
 	// host, not a router) and skips duplicate address detection so that
 	// the test needs no waiting.
-	for _, s := range []string{"net.ipv6.conf.h0.accept_ra=1", "net.ipv6.conf.h0.autoconf=1", "net.ipv6.conf.h0.accept_dad=0", "net.ipv6.conf.h0.forwarding=0"} {
-		ipCmd(t, "netns", "exec", host, "sysctl", "-q", "-w", s)
+	for _, s := range []string{"accept_ra=1", "autoconf=1", "accept_dad=0", "forwarding=0"} {
+		setConf(t, host, "h0", s)
 	}
-	ipCmd(t, "netns", "exec", router, "sysctl", "-q", "-w", "net.ipv6.conf.rt0.accept_dad=0")
+	setConf(t, router, "rt0", "accept_dad=0")
 	ipCmd(t, "-n", router, "link", "set", "rt0", "up")
 	ipCmd(t, "-n", host, "link", "set", "h0", "up")
 	return router, host
+}
+
+// setConf sets net.ipv6.conf.LINK.KEY=VALUE in namespace ns (through /proc,
+// which shows the writer's namespace: no dependency on procps' sysctl).
+func setConf(t *testing.T, ns, link, kv string) {
+	t.Helper()
+	k, v, _ := strings.Cut(kv, "=")
+	ipCmd(t, "netns", "exec", ns, "sh", "-c", fmt.Sprintf("echo %s > /proc/sys/net/ipv6/conf/%s/%s", v, link, k))
 }
 
 // inNS runs f on a thread in namespace name.
