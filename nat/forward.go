@@ -52,6 +52,10 @@ type Machine struct {
 	Name     string    // machine name
 	Link     string    // host-side interface of the machine's private network (ve-..., vb-..., or the vz-/bridge it sits on)
 	Forwards []Forward // the machine's forwards, in any order
+	// Masquerade are the machine's networks whose outbound connections
+	// through Link are masqueraded: the prefixes networkd's IPMasquerade=
+	// puts into masq_saddr for it (masquerade.go). Empty: no outbound NAT.
+	Masquerade []netip.Prefix `json:",omitempty"`
 }
 
 // String describes the forward for error messages, e.g. "tcp 203.0.113.2:8080 -> 10.0.0.2:80".
@@ -98,7 +102,7 @@ func (m Machine) Validate() error {
 		// is held to machined's character set.
 		return fmt.Errorf("machine %q: invalid name: use 1-64 characters from a-z, A-Z, 0-9, '-', '_' and '.'", m.Name)
 	}
-	if len(m.Forwards) > 0 && (m.Link == "" || len(m.Link) > maxLinkName || strings.ContainsAny(m.Link, "\"/ \t\n")) {
+	if (len(m.Forwards) > 0 || len(m.Masquerade) > 0) && (m.Link == "" || len(m.Link) > maxLinkName || strings.ContainsAny(m.Link, "\"/ \t\n")) {
 		return fmt.Errorf("machine %q: invalid host-side link name %q: give the interface (1-15 characters) the machine's traffic arrives on, e.g. ve-%s", m.Name, m.Link, m.Name)
 	}
 	for _, f := range m.Forwards {
@@ -106,7 +110,7 @@ func (m Machine) Validate() error {
 			return fmt.Errorf("machine %q: forward %s: %w", m.Name, f, err)
 		}
 	}
-	return nil
+	return m.validateMasquerade()
 }
 
 func (f Forward) validate() error {

@@ -231,6 +231,9 @@ func encodeElement(kind SetKind, e Element) nftables.SetElement {
 		el.Key = append(ifname(e.Link), e.Addr.AsSlice()...)
 	case SetLocalhost:
 		el.Key = e.Addr.AsSlice()
+	case SetMasq:
+		el.Key = append(ifname(e.Link), e.Src.Masked().Addr().AsSlice()...)
+		el.KeyEnd = append(ifname(e.Link), lastAddr(e.Src)...)
 	}
 	if kind == SetDNATAny || kind == SetDNATAddr || kind == SetDNATSrc {
 		el.Val = append(e.ToAddr.AsSlice(), portField(e.ToPort)...)
@@ -261,7 +264,7 @@ func decodeElement(fam Family, kind SetKind, el nftables.SetElement) (Element, e
 	if e.Machine == "" {
 		return e, fmt.Errorf("element %x has no owner comment", el.Key)
 	}
-	need := map[SetKind]int{SetDNATAny: 8, SetDNATAddr: 8 + n, SetDNATSrc: 8 + 2*n, SetHairpin: 16 + n, SetLocalhost: n}[kind]
+	need := map[SetKind]int{SetDNATAny: 8, SetDNATAddr: 8 + n, SetDNATSrc: 8 + 2*n, SetHairpin: 16 + n, SetLocalhost: n, SetMasq: 16 + n}[kind]
 	if len(el.Key) != need {
 		return e, fmt.Errorf("element %x: key length %d, want %d", el.Key, len(el.Key), need)
 	}
@@ -291,6 +294,15 @@ func decodeElement(fam Family, kind SetKind, el nftables.SetElement) (Element, e
 		e.Addr = addr(el.Key[16:])
 	case SetLocalhost:
 		e.Addr = addr(el.Key)
+	case SetMasq:
+		if len(el.KeyEnd) != need {
+			return e, fmt.Errorf("element %x: interval end missing", el.Key)
+		}
+		e.Link = strings.TrimRight(string(el.Key[:16]), "\x00")
+		var err error
+		if e.Src, err = prefixOf(el.Key[16:], el.KeyEnd[16:]); err != nil {
+			return e, err
+		}
 	}
 	return e, nil
 }

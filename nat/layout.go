@@ -203,6 +203,7 @@ func ourSets(fam Family) []setDef {
 			comment: "nspawnctl: machine links and targets to masquerade hairpin connections on", key: []nftables.SetDatatype{nftables.TypeIFName, a}},
 		SetLocalhost: {keyText: a.Name,
 			comment: "nspawnctl: targets reachable from the host's 127.0.0.0/8", key: []nftables.SetDatatype{a}},
+		SetMasq: masqSetDef(f),
 	}
 	var out []setDef
 	for _, k := range setKinds {
@@ -270,6 +271,7 @@ func ourChains(fam Family) []chainDef {
 					loadNet(f.daddrOff, 4, 1), &expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID}, &expr.Masq{})
 			}})
 	}
+	post = append(post, masqRule(f))
 	return []chainDef{
 		{name: chainDNAT, rules: []ruleDef{
 			{text: "dnat " + kw + " to meta l4proto . th dport . " + kw + " daddr map @nspawnctl_dnat_addr",

@@ -54,6 +54,16 @@ var planCases = []struct {
 		}},
 		{Name: "idle", Link: "ve-idle"},
 	}},
+	// Outbound NAT: a veth machine's networks, a machine with no forward,
+	// and zone members (their own addresses on the shared link).
+	{"masquerade", []Machine{
+		{Name: "web", Link: "ve-web", Masquerade: []netip.Prefix{pfx("10.0.0.0/28"), pfx("fd00:0:0:1::/64")}, Forwards: []Forward{
+			{Protocol: "tcp", HostPorts: port(8080), Target: a4("10.0.0.2"), TargetPorts: port(80)},
+		}},
+		{Name: "quiet", Link: "ve-quiet", Masquerade: []netip.Prefix{pfx("10.0.0.16/28")}},
+		{Name: "db", Link: "vz-zone", Masquerade: []netip.Prefix{pfx("10.0.1.2/32"), pfx("fd00:0:0:2::2/128")}},
+		{Name: "cache", Link: "vz-zone", Masquerade: []netip.Prefix{pfx("10.0.1.3/32")}},
+	}},
 }
 
 func TestPlanGolden(t *testing.T) {

@@ -146,6 +146,8 @@ func elementText(kind SetKind, e Element) string {
 		return fmt.Sprintf("%s . %d . %s . %s%s%s", protoName(e.Proto), e.Port, prefixText(e.Dst), prefixText(e.Src), comment, data)
 	case SetHairpin:
 		return fmt.Sprintf("%q . %s%s", e.Link, e.Addr, comment)
+	case SetMasq:
+		return fmt.Sprintf("%q . %s%s", e.Link, prefixText(e.Src), comment)
 	default:
 		return e.Addr.String() + comment
 	}
@@ -157,7 +159,7 @@ func elementText(kind SetKind, e Element) string {
 // (little-endian) integer. Interval maps (pipapo) are listed in the kernel's
 // order, which is insertion order: the plan's order.
 func sortedForListing(kind SetKind, elems []Element) []Element {
-	if kind == SetDNATSrc {
+	if kind == SetDNATSrc || kind == SetMasq {
 		return elems
 	}
 	out := slices.Clone(elems)

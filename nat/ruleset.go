@@ -61,15 +61,18 @@ const (
 	// SetLocalhost holds the IPv4 targets reachable from the host's
 	// 127.0.0.0/8; those connections are masqueraded (ip table only).
 	SetLocalhost
+	// SetMasq holds link . prefix: outbound connections from a machine's
+	// network arriving on its link are masqueraded (masquerade.go).
+	SetMasq
 	numSetKinds
 )
 
 // setKinds lists the kinds in creation (and so listing) order.
-var setKinds = []SetKind{SetDNATAny, SetDNATAddr, SetDNATSrc, SetHairpin, SetLocalhost}
+var setKinds = []SetKind{SetDNATAny, SetDNATAddr, SetDNATSrc, SetHairpin, SetLocalhost, SetMasq}
 
 // Name returns the nft name of the set or map.
 func (k SetKind) Name() string {
-	return [...]string{"nspawnctl_dnat_any", "nspawnctl_dnat_addr", "nspawnctl_dnat_src", "nspawnctl_hairpin", "nspawnctl_localhost"}[k]
+	return [...]string{"nspawnctl_dnat_any", "nspawnctl_dnat_addr", "nspawnctl_dnat_src", "nspawnctl_hairpin", "nspawnctl_localhost", "nspawnctl_masq"}[k]
 }
 
 // inFamily reports whether the family's table has a set of this kind.
@@ -82,8 +85,8 @@ type Element struct {
 	Proto   uint8        // DNAT maps: 6 or 17
 	Port    uint16       // DNAT maps: host port
 	Dst     netip.Prefix // SetDNATAddr: the host address (full length); SetDNATSrc: the host address or /0 for any
-	Src     netip.Prefix // SetDNATSrc: allowed source prefix
-	Link    string       // SetHairpin: the machine's link
+	Src     netip.Prefix // SetDNATSrc: allowed source prefix; SetMasq: the network masqueraded
+	Link    string       // SetHairpin, SetMasq: the machine's link
 	Addr    netip.Addr   // SetHairpin, SetLocalhost: the target
 	ToAddr  netip.Addr   // DNAT maps: target address
 	ToPort  uint16       // DNAT maps: target port
@@ -195,6 +198,7 @@ func Plan(machines []Machine) (*Ruleset, error) {
 		}
 		seen[m.Name] = true
 		addMachine(rs, m)
+		addMasquerade(rs, m)
 	}
 	if err := checkConflicts(rs); err != nil {
 		return nil, err
@@ -313,7 +317,7 @@ func checkConflicts(rs *Ruleset) error {
 			owner[e.Addr] = e.Machine
 		}
 	}
-	return nil
+	return checkMasquerade(rs)
 }
 
 func describeHost(a netip.Addr, f Family) string {
