@@ -146,15 +146,7 @@ func (a *Applier) reconcile(rs *Ruleset, kts [2]*kernelTable, localnetLinks []st
 	if err := CheckSystemd(rs, systemd); err != nil {
 		return err
 	}
-	if a.Links != nil {
-		for _, l := range localnetLinks {
-			if err := a.Links.EnableRouteLocalnet(l); err != nil {
-				// The link may not exist yet (machine not started): the
-				// forward still works from other hosts, so warn only.
-				a.warnf("forwards from 127.0.0.1 through %s will not work: %v", l, err)
-			}
-		}
-	}
+	a.enableLocalnet(localnetLinks)
 	changed := false
 	for _, fam := range Families {
 		c, err := a.planFamily(fam, &rs.Tables[fam], kts[fam])
@@ -171,6 +163,20 @@ func (a *Applier) reconcile(rs *Ruleset, kts [2]*kernelTable, localnetLinks []st
 		return fmt.Errorf("apply nspawnctl's objects in %s (one batch, nothing was changed): %w", TableName, err)
 	}
 	return nil
+}
+
+// enableLocalnet sets route_localnet on the links (see LinkConfig).
+func (a *Applier) enableLocalnet(links []string) {
+	if a.Links == nil {
+		return
+	}
+	for _, l := range links {
+		if err := a.Links.EnableRouteLocalnet(l); err != nil {
+			// The link may not exist yet (machine not started): the
+			// forward still works from other hosts, so warn only.
+			a.warnf("forwards from 127.0.0.1 through %s will not work: %v", l, err)
+		}
+	}
 }
 
 // planFamily queues the messages that make one family's table match want

@@ -48,10 +48,36 @@ func BenchmarkInstall(b *testing.B) {
 	}
 }
 
-// BenchmarkAddOne measures ApplyMachine of one new machine with one forward
-// while K forwards are installed (it reads nspawnctl's elements back to find
-// what to change, then sends a batch with only the new elements).
+// benchExtra is the machine BenchmarkAddOne and BenchmarkRemoveOne add and
+// remove: one forward and outbound NAT.
+var benchExtra = Machine{Name: "extra", Link: "ve-extra", Masquerade: []netip.Prefix{netip.MustParsePrefix("10.255.0.0/28")},
+	Forwards: []Forward{{Protocol: "udp", HostPorts: port(5000), Target: netip.MustParseAddr("10.255.0.2"), TargetPorts: port(53)}}}
+
+// BenchmarkAddOne measures adding one machine while K forwards are
+// installed, as "nat up" does it: ReplaceMachine reads the tables'
+// structure and the elements with the machine's keys, nothing else.
 func BenchmarkAddOne(b *testing.B) {
+	benchOne(b, true, func(a *Applier, m Machine) error { return a.ReplaceMachine(&Machine{Name: m.Name}, m) },
+		func(a *Applier, m Machine) error { return a.ReplaceMachine(&m, Machine{Name: m.Name}) })
+}
+
+// BenchmarkRemoveOne measures removing it again, as "nat down" does.
+func BenchmarkRemoveOne(b *testing.B) {
+	benchOne(b, false, func(a *Applier, m Machine) error { return a.ReplaceMachine(&Machine{Name: m.Name}, m) },
+		func(a *Applier, m Machine) error { return a.ReplaceMachine(&m, Machine{Name: m.Name}) })
+}
+
+// BenchmarkAddOneFullRead is BenchmarkAddOne through ApplyMachine, which
+// reads every element back (what "nat up" did before ReplaceMachine, and
+// what it still does when it does not know what was installed).
+func BenchmarkAddOneFullRead(b *testing.B) {
+	benchOne(b, true, func(a *Applier, m Machine) error { return a.ApplyMachine(m) },
+		func(a *Applier, m Machine) error { return a.RemoveMachine(m.Name) })
+}
+
+// benchOne times add (timeAdd) or remove of benchExtra with K forwards
+// installed; the other operation runs untimed between iterations.
+func benchOne(b *testing.B, timeAdd bool, add, remove func(*Applier, Machine) error) {
 	requireKernel(b)
 	for _, k := range benchKs {
 		b.Run(fmt.Sprintf("K=%d", k), func(b *testing.B) {
@@ -60,14 +86,24 @@ func BenchmarkAddOne(b *testing.B) {
 			if err := a.Apply(benchMachines(k)); err != nil {
 				b.Fatal(err)
 			}
-			extra := Machine{Name: "extra", Link: "ve-extra", Forwards: []Forward{{Protocol: "udp", HostPorts: port(5000), Target: a4("10.255.0.2"), TargetPorts: port(53)}}}
-			b.ResetTimer()
 			for range b.N {
-				if err := a.ApplyMachine(extra); err != nil {
+				b.StopTimer()
+				if !timeAdd {
+					if err := add(a, benchExtra); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					if err := remove(a, benchExtra); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				b.StartTimer()
+				if err := add(a, benchExtra); err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				if err := a.RemoveMachine("extra"); err != nil {
+				if err := remove(a, benchExtra); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()

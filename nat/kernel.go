@@ -119,8 +119,19 @@ func (k *kernelTable) structureMatches(fam Family) bool {
 	return n == len(want) && m == len(ourChains(fam)) && len(k.foreign) == 0
 }
 
-// readTable reads one family's table through conn.
+// readTable reads one family's table through conn, every element included.
 func readTable(conn *nftables.Conn, fam Family) (*kernelTable, error) {
+	k, err := readStructure(conn, fam)
+	if err != nil || k.table == nil {
+		return k, err
+	}
+	return k, k.readElements(conn, fam)
+}
+
+// readStructure reads one family's table, sets, chains and our chains' rule
+// comments, but no element: its cost does not depend on how many forwards
+// are installed.
+func readStructure(conn *nftables.Conn, fam Family) (*kernelTable, error) {
 	f := fams[fam]
 	k := &kernelTable{sets: map[string]*nftables.Set{}, chains: map[string]*nftables.Chain{}, ruleComments: map[string][]string{}, own: Table{Family: fam}}
 	tables, err := conn.ListTablesOfFamily(f.tableFam)
@@ -165,6 +176,12 @@ func readTable(conn *nftables.Conn, fam Family) (*kernelTable, error) {
 		}
 		k.ruleComments[c.Name] = comments
 	}
+	return k, nil
+}
+
+// readElements reads our sets' elements and the keys of systemd's
+// map_port_ipport.
+func (k *kernelTable) readElements(conn *nftables.Conn, fam Family) error {
 	for _, kind := range setKinds {
 		s, ok := k.sets[kind.Name()]
 		if !ok || !kind.inFamily(fam) {
@@ -172,7 +189,7 @@ func readTable(conn *nftables.Conn, fam Family) (*kernelTable, error) {
 		}
 		elems, err := conn.GetSetElements(s)
 		if err != nil {
-			return nil, fmt.Errorf("list the elements of %s in %s %s: %w", s.Name, fam, TableName, err)
+			return fmt.Errorf("list the elements of %s in %s %s: %w", s.Name, fam, TableName, err)
 		}
 		for _, el := range elems {
 			e, err := decodeElement(fam, kind, el)
@@ -186,7 +203,7 @@ func readTable(conn *nftables.Conn, fam Family) (*kernelTable, error) {
 	if s, ok := k.sets["map_port_ipport"]; ok {
 		elems, err := conn.GetSetElements(s)
 		if err != nil {
-			return nil, fmt.Errorf("list systemd's map_port_ipport in %s %s: %w", fam, TableName, err)
+			return fmt.Errorf("list systemd's map_port_ipport in %s %s: %w", fam, TableName, err)
 		}
 		for _, el := range elems {
 			if len(el.Key) == 8 {
@@ -194,7 +211,7 @@ func readTable(conn *nftables.Conn, fam Family) (*kernelTable, error) {
 			}
 		}
 	}
-	return k, nil
+	return nil
 }
 
 // Element encoding on netlink (systemd.md 1.4): each field of a

@@ -310,7 +310,9 @@ func checkConflicts(rs *Ruleset) error {
 	}
 	owner := map[netip.Addr]string{}
 	for _, t := range rs.Tables {
-		for _, e := range t.Sets[SetHairpin] {
+		// The localhost set holds targets too: ReplaceMachine may find
+		// another machine's target there without its hairpin element.
+		for _, e := range append(append([]Element{}, t.Sets[SetHairpin]...), t.Sets[SetLocalhost]...) {
 			if o, ok := owner[e.Addr]; ok && o != e.Machine {
 				return fmt.Errorf("machine %q: target address %v is also used by machine %q: give each machine its own address", e.Machine, e.Addr, o)
 			}
