@@ -127,7 +127,7 @@ func TestCoexistence(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := Restore(a, st, nil, nil); err != nil {
+	if err := Restore(a, st); err != nil {
 		t.Fatal(err)
 	}
 	check("restore")

@@ -5,14 +5,18 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/internal/golden"
-	"github.com/vishvananda/netlink"
 )
 
 func TestRestoreUnitGolden(t *testing.T) {
-	golden.Check(t, "testdata/nspawnctl-nat-restore.service", []byte(RestoreUnit("/usr/bin/nspawnctl")))
+	unit, err := RestoreUnit("/usr/bin/nspawnctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "testdata/nspawnctl-nat-restore.service", unit)
 	if got := systemdQuote(`/opt/my tools/nspawnctl%`); got != `"/opt/my tools/nspawnctl%%"` {
 		t.Errorf("systemdQuote = %s", got)
 	}
@@ -76,59 +80,61 @@ func TestStore(t *testing.T) {
 	}
 }
 
-type fakeNetworkd struct{ calls []int }
-
-func (f *fakeNetworkd) ReconfigureLink(i int) error {
-	f.calls = append(f.calls, i)
-	return errors.New("no system bus in the test")
-}
-
-// TestReloadRestore: after "nft flush ruleset" in the host namespace, traffic
-// stops; Restore brings every forward back and traffic passes again.
+// TestReloadRestore: after "nft flush ruleset" in the host namespace,
+// forwards stop and the container's outbound connections leave with its own
+// address; Restore brings both back, also for a machine without forwards,
+// and never a stopped machine.
 func TestReloadRestore(t *testing.T) {
 	tp, a := startTraffic(t)
+	serve(t, tp.client, []uint16{4444}, nil)
 	st := NewStore(t.TempDir())
+	web := trafficMachine
+	web.Masquerade = []netip.Prefix{pfx("10.0.0.0/28"), pfx("fd00::/64")}
+	quiet := Machine{Name: "quiet", Link: "ve-quiet", Masquerade: []netip.Prefix{pfx("10.0.0.16/28")}}
 	stopped := Machine{Name: "stopped", Link: "ve-stopped", Forwards: []Forward{{Protocol: "tcp", HostPorts: port(4000), Target: a4("10.0.0.5"), TargetPorts: port(80)}}}
-	for _, m := range []Machine{trafficMachine, stopped} {
+	for _, m := range []Machine{web, quiet, stopped} {
 		if err := st.Save(m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.SetUp("web", true); err != nil {
-		t.Fatal(err)
-	}
-	h, err := netlink.NewHandleAt(tp.host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	linkIndex := func(name string) (int, error) {
-		l, err := h.LinkByName(name)
-		if err != nil {
-			return 0, err
+	for _, name := range []string{"web", "quiet"} {
+		if err := st.SetUp(name, true); err != nil {
+			t.Fatal(err)
 		}
-		return l.Attrs().Index, nil
 	}
-	nd := &fakeNetworkd{}
-	var warnings []string
-	a.Warn = func(f string, args ...any) { warnings = append(warnings, f) }
-	if err := Restore(a, st, nd, linkIndex); err != nil {
+	// want lists the answers allowed: masquerade picks either of the host's
+	// IPv6 addresses on the client's link.
+	outbound := func(dst string, want ...string) {
+		t.Helper()
+		got, err := exchange(tp.ctr, "tcp", netip.Addr{}, netip.MustParseAddrPort(dst))
+		if err != nil || !slices.Contains(want, got) {
+			t.Errorf("container to %s: got %q (%v), want one of %q", dst, got, err, want)
+		}
+	}
+	if err := Restore(a, st); err != nil {
 		t.Fatal(err)
 	}
 	runProbes(t, tp, trafficProbes)
+	outbound("203.0.113.10:4444", "4444 203.0.113.2")
+	outbound("[2001:db8::10]:4444", "4444 2001:db8::2", "4444 2001:db8::3")
 	nftIn(t, tp.host, "", "flush", "ruleset")
 	if _, err := exchange(tp.client, "tcp", netip.Addr{}, netip.MustParseAddrPort("203.0.113.2:8080")); err == nil {
 		t.Fatal("forward still answered after nft flush ruleset")
 	}
-	if err := Restore(a, st, nd, linkIndex); err != nil {
+	// The client routes back to the container here, so without NAT the
+	// connection works but shows the container's own address.
+	outbound("203.0.113.10:4444", "4444 10.0.0.2")
+	if err := Restore(a, st); err != nil {
 		t.Fatal(err)
 	}
 	runProbes(t, tp, trafficProbes)
-	if len(nd.calls) != 2 || len(warnings) == 0 {
-		t.Errorf("networkd calls %v, warnings %q: want one reconfigure of ve-web per restore and a warning for the missing bus", nd.calls, warnings)
-	}
+	outbound("203.0.113.10:4444", "4444 203.0.113.2")
+	outbound("[2001:db8::10]:4444", "4444 2001:db8::2", "4444 2001:db8::3")
 	installed, _ := a.Installed()
-	if names := installed.Machines(); len(names) != 1 || names[0] != "web" {
-		t.Errorf("restore installed machines %v, want only the running one (web)", names)
+	if names := installed.Machines(); !slices.Equal(names, []string{"quiet", "web"}) {
+		t.Errorf("restore installed machines %v, want the running ones (quiet, web)", names)
+	}
+	if got := st.InstalledDef("web"); got == nil || len(got.Masquerade) != 2 {
+		t.Errorf("restore did not record web as installed: %+v", got)
 	}
 }

@@ -20,7 +20,8 @@ const DefaultStateDir = "/var/lib/nspawnctl"
 // something flushed the ruleset. Layout under STATEDIR/nat:
 //
 //	NAME.json  the machine's definition (Save/Load/Delete/List)
-//	NAME.up    present while the machine runs ("nat up" creates it, "nat down" removes it)
+//	NAME.up    present while the machine runs ("nat up" creates it, "nat down" removes it);
+//	           it holds the definition as installed (MarkUp, InstalledDef)
 //
 // A machine is active when it has both: only active machines have forwards
 // in the kernel, so a stopped machine's forwards neither linger nor come
@@ -152,6 +153,53 @@ func (s *Store) SetUp(name string, up bool) error {
 		return fmt.Errorf("machine %q: remove %s: %w", name, p, err)
 	}
 	return nil
+}
+
+// MarkUp records that the machine runs with m's objects installed: the
+// NAME.up marker holds the definition as installed, so that the next change
+// (ReplaceMachine) knows what to look up and delete without reading every
+// element back.
+func (s *Store) MarkUp(m Machine) error {
+	p, err := s.path(m.Name, ".up")
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode machine %q: %w", m.Name, err)
+	}
+	return writeAtomic(p, append(data, '\n'))
+}
+
+// MarkAllUp records each machine as installed (MarkUp), after an apply of
+// all of them.
+func (s *Store) MarkAllUp(ms []Machine) error {
+	for _, m := range ms {
+		if err := s.MarkUp(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// InstalledDef returns what MarkUp recorded as installed for the machine: a
+// Machine with only the name when the machine is not up (nothing of it is
+// installed), nil when the marker does not say (an empty marker of an
+// earlier version, or a corrupt one), so the caller reads everything.
+func (s *Store) InstalledDef(name string) *Machine {
+	p, err := s.path(name, ".up")
+	if err != nil {
+		return nil
+	}
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Machine{Name: name}
+	}
+	var m Machine
+	if err != nil || json.Unmarshal(data, &m) != nil || m.Name != name || m.Validate() != nil {
+		return nil
+	}
+	return &m
 }
 
 // IsUp reports whether the machine's running marker exists.
