@@ -108,7 +108,7 @@ func (m *Manager) Plan(r *Resolved, prune, force bool) ([]*MachinePlan, error) {
 					p.Files = append(p.Files, FileChange{Path: a.Path, Kind: "delete", Effect: EffectRestart})
 				}
 			}
-			for _, f := range rec.Forwards {
+			for _, f := range natLines(rec) {
 				p.NAT = append(p.NAT, "- "+f)
 			}
 		}
@@ -124,7 +124,7 @@ func (m *Manager) planMachine(r *Resolved, rm *ResolvedMachine, rec *Record, for
 		return nil, err
 	}
 	p.arts = arts
-	p.nat = nat.Machine{Name: rm.Name, Link: rm.NATLink, Forwards: rm.Forwards}
+	p.nat = natMachine(r, rm)
 	switch {
 	case rec == nil:
 		p.Action = ActionCreate
@@ -155,12 +155,13 @@ func (m *Manager) planMachine(r *Resolved, rm *ResolvedMachine, rec *Record, for
 	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Path < p.Files[j].Path })
 	var had []string
 	if rec != nil {
-		had = rec.Forwards
+		had = natLines(rec)
 	}
 	var now []string
 	for _, f := range rm.Forwards {
 		now = append(now, f.String())
 	}
+	now = append(now, masqueradeLines(p.nat)...)
 	for _, f := range now {
 		if !slices.Contains(had, f) {
 			p.NAT = append(p.NAT, "+ "+f)
@@ -218,8 +219,12 @@ func (m *Manager) machineArtifacts(r *Resolved, rm *ResolvedMachine) ([]Artifact
 			arts = append(arts, as...)
 		}
 	}
-	if len(rm.Forwards) > 0 {
-		arts = append(arts, natRestoreArtifacts(r.UnitDir, m.Binary, "machine/"+rm.Name)...)
+	if needsNAT(natMachine(r, rm)) {
+		restore, err := natRestoreArtifacts(r.UnitDir, m.Binary, "machine/"+rm.Name)
+		if err != nil {
+			return nil, err
+		}
+		arts = append(arts, restore...)
 	}
 	if delegatedLink(r, rm) != "" {
 		arts = append(arts, prefixDelegationArtifacts(r.UnitDir, m.Binary, "machine/"+rm.Name)...)
@@ -228,15 +233,20 @@ func (m *Manager) machineArtifacts(r *Resolved, rm *ResolvedMachine) ([]Artifact
 }
 
 // natRestoreArtifacts installs and enables nspawnctl-nat-restore.service,
-// which brings the forwards back after nftables.service flushed the ruleset.
-// Every machine with forwards records it; it goes with the last of them.
-func natRestoreArtifacts(unitDir, binary, owner string) []Artifact {
+// which brings the forwards and outbound NAT back after nftables.service
+// flushed the ruleset. Every machine that needs io.systemd.nat records it;
+// it goes with the last of them.
+func natRestoreArtifacts(unitDir, binary, owner string) ([]Artifact, error) {
 	unit := path.Join(unitDir, nat.RestoreUnitName)
+	content, err := nat.RestoreUnit(binary)
+	if err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", nat.RestoreUnitName, err)
+	}
 	return []Artifact{
-		{Path: unit, Content: []byte(nat.RestoreUnit(binary)), Mode: 0o644, Owner: owner},
+		{Path: unit, Content: content, Mode: 0o644, Owner: owner},
 		{Path: path.Join(unitDir, "nftables.service.wants", nat.RestoreUnitName), Symlink: unit, Owner: owner},
 		{Path: path.Join(unitDir, "multi-user.target.wants", nat.RestoreUnitName), Symlink: unit, Owner: owner},
-	}
+	}, nil
 }
 
 func (m *Manager) fileChange(a Artifact) (FileChange, bool) {

@@ -142,7 +142,7 @@ func (m *Manager) Rollback(ctx context.Context, name string, to int, refreshNAT 
 			effect = strongest(effect, effectOfPath(a.Path))
 		}
 	}
-	natChanged := !slices.Equal(rec.Forwards, target.Record.Forwards)
+	natChanged := !slices.Equal(natLines(rec), natLines(&target.Record))
 	if natChanged {
 		effect = strongest(effect, EffectReload)
 	}
@@ -162,7 +162,7 @@ func (m *Manager) Rollback(ctx context.Context, name string, to int, refreshNAT 
 	if err := m.removeStale(rec, target.Record.Artifacts); err != nil {
 		return err
 	}
-	if len(target.NAT.Forwards) > 0 {
+	if needsNAT(target.NAT) {
 		err = m.NAT.Save(target.NAT)
 	} else {
 		err = m.NAT.Delete(name)

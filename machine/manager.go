@@ -191,8 +191,8 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 			return err
 		}
 	}
-	nm := nat.Machine{Name: name, Link: rm.NATLink, Forwards: rm.Forwards}
-	if len(rm.Forwards) > 0 {
+	nm := natMachine(r, rm)
+	if needsNAT(nm) {
 		if err := m.NAT.Save(nm); err != nil {
 			return fmt.Errorf("saving the NAT definition of %s: %w", name, err)
 		}
@@ -228,6 +228,7 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	for _, f := range rm.Forwards {
 		rec.Forwards = append(rec.Forwards, f.String())
 	}
+	rec.Masquerade = masqueradeLines(nm)
 	if err := m.Store.Save(rec); err != nil {
 		return err
 	}

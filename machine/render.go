@@ -341,9 +341,10 @@ func renderDropIn(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]byte, 
 		// container; ordering after networkd is enough.
 		b.Set("Unit", "After", "systemd-networkd.service")
 	}
-	if len(m.Forwards) > 0 {
-		// Forwards follow the container's lifetime however it is started
-		// (nspawnctl start, machinectl start, machines.target at boot).
+	if needsNAT(natMachine(r, m)) {
+		// Forwards and outbound NAT follow the container's lifetime however
+		// it is started (nspawnctl start, machinectl start, machines.target
+		// at boot).
 		b.Set("Service", "ExecStartPost", opts.Binary+" nat up %i")
 		b.Set("Service", "ExecStopPost", opts.Binary+" nat down %i")
 	}

@@ -49,7 +49,10 @@ type Record struct {
 	// /64 of an uplink's DHCPv6 prefix delegation, for status.
 	DelegatedLink string `json:"delegated_link,omitempty"`
 	// Forwards are the machine's forwards, as nat shows them ("tcp *:8181 -> 10.0.0.2:80").
-	Forwards  []string `json:"forwards,omitempty"`
+	Forwards []string `json:"forwards,omitempty"`
+	// Masquerade lists the machine's outbound NAT as plan shows it
+	// ("outbound NAT of 10.0.0.0/28 via ve-web", see natLines).
+	Masquerade []string `json:"masquerade,omitempty"`
 	Autostart bool     `json:"autostart,omitempty"`
 	// Activation is the machine's activation strategy (auto, restart, reload, none).
 	Activation string `json:"activation,omitempty"`

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/nat"
 )
 
 func init() {
@@ -32,11 +33,15 @@ func (a *app) refreshNAT(stateDir string) func(name string) error {
 		if !e.store.IsUp(name) {
 			return nil
 		}
+		installed := e.store.InstalledDef(name)
 		m, err := e.store.Load(name)
 		if err != nil {
-			return e.applier.RemoveMachine(name)
+			m = nat.Machine{Name: name}
 		}
-		return e.applier.ApplyMachine(m)
+		if err := e.applier.ReplaceMachine(installed, m); err != nil {
+			return err
+		}
+		return e.store.MarkUp(m)
 	}
 }
 

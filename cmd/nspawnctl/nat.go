@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/nspawnctl/nspawnctl/internal/filelock"
@@ -68,23 +67,6 @@ func (e *natEnv) close() {
 	}
 }
 
-// linkIndex resolves a link name in the same namespace as the applier.
-func (e *natEnv) linkIndex(name string) (int, error) {
-	h, err := netlink.NewHandleAt(e.ns)
-	if !e.ns.IsOpen() {
-		h, err = netlink.NewHandle()
-	}
-	if err != nil {
-		return 0, err
-	}
-	defer h.Close()
-	l, err := h.LinkByName(name)
-	if err != nil {
-		return 0, err
-	}
-	return l.Attrs().Index, nil
-}
-
 // run wraps a subcommand body with opening and closing the environment.
 func (e *natEnv) run(body func() error) func(*cobra.Command, []string) error {
 	return func(*cobra.Command, []string) error {
@@ -118,17 +100,21 @@ ExecStartPost/ExecStopPost hooks) switch one machine, "nat apply" and
 		Short: "Install the running machines' forwards, and nothing else of nspawnctl's",
 		Args:  noArgs,
 		RunE: e.run(func() error {
-			var ms []nat.Machine
-			var err error
 			if from != "" {
-				ms, err = readMachines(from)
-			} else {
-				ms, err = e.store.Active()
+				ms, err := readMachines(from)
+				if err != nil {
+					return withCode(exitInvalid, err)
+				}
+				return applyErr(e.applier.Apply(ms))
 			}
+			ms, err := e.store.Active()
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}
-			return applyErr(e.applier.Apply(ms))
+			if err := applyErr(e.applier.Apply(ms)); err != nil {
+				return err
+			}
+			return e.store.MarkAllUp(ms)
 		}),
 	}
 	apply.Flags().StringVar(&from, "from", "", "apply the machines in this JSON file (an array) instead of the store")
@@ -165,7 +151,7 @@ ExecStartPost/ExecStopPost hooks) switch one machine, "nat apply" and
 		Short: "Re-install the running machines' forwards after a firewall reload",
 		Args:  noArgs,
 		RunE: e.run(func() error {
-			return applyErr(nat.Restore(e.applier, e.store, nat.DBusNetworkd{}, e.linkIndex))
+			return applyErr(nat.Restore(e.applier, e.store))
 		}),
 	}
 
@@ -186,10 +172,12 @@ ExecStartPost/ExecStopPost hooks) switch one machine, "nat apply" and
 				if err != nil {
 					return withCode(exitInvalid, err)
 				}
-				if err := applyErr(e.applier.ApplyMachine(m)); err != nil {
+				// What the marker says was installed lets the change look
+				// up only this machine's elements (nat.ReplaceMachine).
+				if err := applyErr(e.applier.ReplaceMachine(e.store.InstalledDef(m.Name), m)); err != nil {
 					return err
 				}
-				return e.store.SetUp(m.Name, true)
+				return e.store.MarkUp(m)
 			})(c, args)
 		},
 	}
@@ -202,10 +190,11 @@ ExecStartPost/ExecStopPost hooks) switch one machine, "nat apply" and
 			return e.run(func() error {
 				// The marker goes first: even if the kernel refuses, a
 				// later restore must not bring a stopped machine back.
+				installed := e.store.InstalledDef(args[0])
 				if err := e.store.SetUp(args[0], false); err != nil {
 					return withCode(exitInvalid, err)
 				}
-				return e.applier.RemoveMachine(args[0])
+				return e.applier.ReplaceMachine(installed, nat.Machine{Name: args[0]})
 			})(c, args)
 		},
 	}

@@ -1,0 +1,88 @@
+package machine
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+
+	"github.com/nspawnctl/nspawnctl/nat"
+)
+
+// natMachine is what nat needs of a machine: its forwards and the networks
+// whose outbound connections are masqueraded.
+func natMachine(r *Resolved, rm *ResolvedMachine) nat.Machine {
+	return nat.Machine{Name: rm.Name, Link: rm.NATLink, Forwards: rm.Forwards, Masquerade: masqueradePrefixes(r, rm)}
+}
+
+// needsNAT reports whether a machine needs anything in io.systemd.nat, and
+// so the nat up/down hooks, a NAT record and the restore unit.
+func needsNAT(nm nat.Machine) bool { return len(nm.Forwards) > 0 || len(nm.Masquerade) > 0 }
+
+// masqueradePrefixes are the networks networkd's IPMasquerade= masquerades
+// for the machine (the families its masquerade setting names, global
+// addresses only, systemd.md 1.7), which nspawnctl keeps in nspawnctl_masq
+// as well so that a firewall reload does not end outbound NAT:
+//   - veth: the host side's prefixes, as networkd puts them into masq_saddr;
+//   - zone or bridge member: the member's own addresses (full length). The
+//     zone's prefix is shared by its members, and an element per member
+//     lets each come and go on its own.
+func masqueradePrefixes(r *Resolved, rm *ResolvedMachine) []netip.Prefix {
+	var setting string
+	var candidates []netip.Prefix
+	switch {
+	case rm.HostLink != "" && rm.Zone == "" && rm.Bridge == "":
+		if n := rm.Spec.Network; n != nil && n.Host != nil {
+			setting = n.Host.Masquerade
+		}
+		setting = cmp.Or(setting, "both")
+		for _, p := range rm.HostAddrs {
+			candidates = append(candidates, p.Masked())
+		}
+	case rm.Zone != "":
+		for _, z := range r.Zones {
+			if z.Name == rm.Zone {
+				setting = cmp.Or(z.Spec.Masquerade, "both")
+			}
+		}
+		candidates = memberAddrs(rm)
+	case rm.Bridge != "":
+		setting = "no" // a bridge not declared here: networkd's own files decide
+		for _, b := range r.Bridges {
+			if b.Name == rm.Bridge && len(b.Addrs) > 0 {
+				setting = cmp.Or(b.Spec.Masquerade, "no")
+			}
+		}
+		candidates = memberAddrs(rm)
+	}
+	var out []netip.Prefix
+	for _, p := range candidates {
+		a := p.Addr()
+		if a.IsLinkLocalUnicast() || a.IsLoopback() || p.Bits() == 0 || (a.Is6() && p.Bits() < 8) {
+			continue
+		}
+		if a.Is4() && (setting == "ipv4" || setting == "both") || a.Is6() && (setting == "ipv6" || setting == "both") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func memberAddrs(rm *ResolvedMachine) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range rm.ContainerAddrs {
+		out = append(out, netip.PrefixFrom(p.Addr(), p.Addr().BitLen()))
+	}
+	return out
+}
+
+// masqueradeLines describes a machine's outbound NAT as plan shows it.
+func masqueradeLines(nm nat.Machine) []string {
+	var out []string
+	for _, p := range nm.Masquerade {
+		out = append(out, "outbound NAT of "+p.String()+" via "+nm.Link)
+	}
+	return out
+}
+
+// natLines is everything a record holds in io.systemd.nat, as plan shows it.
+func natLines(rec *Record) []string { return append(slices.Clone(rec.Forwards), rec.Masquerade...) }
