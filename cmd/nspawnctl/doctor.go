@@ -49,6 +49,9 @@ Each failed check says what to change. doctor exits 0 when no check failed
 				// Without configuration, the forwards nspawnctl installed.
 				opts.Forwards = ms
 			}
+			if ms, err := nat.NewStore(stateDir).Active(); err == nil {
+				opts.Running = ms
+			}
 			h, closeFn := doctorHost()
 			defer closeFn()
 			r := doctor.Run(h, opts)

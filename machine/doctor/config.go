@@ -38,7 +38,7 @@ func checkNftablesFlush(h HostView) Check {
 	}
 	r, err := h.Unit(RestoreUnitName)
 	if err == nil && r.Found() && r.Enabled() {
-		c.Status, c.Summary = StatusOK, "nftables.service flushes the ruleset; "+RestoreUnitName+" restores the forwards after it"
+		c.Status, c.Summary = StatusOK, "nftables.service flushes the ruleset; "+RestoreUnitName+" restores the forwards and outbound NAT after it"
 		return c
 	}
 	c.Status = StatusFail

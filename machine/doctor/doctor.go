@@ -79,6 +79,9 @@ type Options struct {
 	// Forwards are the port forwards known to be installed (nspawnctl's NAT
 	// store), used for the firewall bypass warning when Config is nil.
 	Forwards []nat.Machine
+	// Running are the machines nspawnctl's NAT store has up: their forwards
+	// and outbound NAT must be in the kernel (check nat-state).
+	Running []nat.Machine
 }
 
 // Run checks the host seen through h and returns the report. It never
@@ -96,6 +99,7 @@ func Run(h HostView, opts Options) Report {
 	add(checkFirewall(h, usesMDNS(opts.Config)))
 	add(checkNSS(h))
 	add(checkNftablesFlush(h))
+	add(checkNATState(h, opts.Running))
 	add(checkFeatures(h, ver, opts.Config)...)
 	add(checkPrefixDelegation(h, opts.Config)...)
 	add(checkForwardBypass(opts))
