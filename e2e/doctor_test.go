@@ -148,7 +148,9 @@ EOF`),
 				t.Errorf("doctor with %s broken: exit %d, check %+v; want exit 1 and a failed check with a remedy\n%s", c.id, code, got, r)
 			}
 			for id, other := range checks {
-				if other.Status == "fail" && id != c.id && !(c.id == "networkd" && id == "networkd-links") {
+				// A flush without the restore unit really wipes the running
+				// machine's forwards and outbound NAT: nat-state sees that.
+				if other.Status == "fail" && id != c.id && !(c.id == "networkd" && id == "networkd-links") && !(c.id == "nftables-flush" && id == "nat-state") {
 					t.Errorf("doctor with %s broken also failed %s: %s", c.id, id, other.Summary)
 				}
 			}
