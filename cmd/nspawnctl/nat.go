@@ -82,8 +82,8 @@ func newNatCmd(a *app) *cobra.Command {
 	e := &natEnv{a: a}
 	cmd := &cobra.Command{
 		Use:   "nat",
-		Short: "Port forwards in systemd's io.systemd.nat tables",
-		Long: `Port forwards in systemd's io.systemd.nat tables.
+		Short: "Port forwards and outbound NAT in systemd's io.systemd.nat tables",
+		Long: `Port forwards and outbound NAT in systemd's io.systemd.nat tables.
 
 The desired state lives in STATEDIR/nat: NAME.json is a machine's definition,
 NAME.up marks it as running. Only machines that are defined and up have
@@ -97,7 +97,7 @@ ExecStartPost/ExecStopPost hooks) switch one machine, "nat apply" and
 	var from string
 	apply := &cobra.Command{
 		Use:   "apply",
-		Short: "Install the running machines' forwards, and nothing else of nspawnctl's",
+		Short: "Install the running machines' forwards and outbound NAT, and nothing else of nspawnctl's",
 		Args:  noArgs,
 		RunE: e.run(func() error {
 			if from != "" {
@@ -148,7 +148,7 @@ ExecStartPost/ExecStopPost hooks) switch one machine, "nat apply" and
 
 	restore := &cobra.Command{
 		Use:   "restore",
-		Short: "Re-install the running machines' forwards after a firewall reload",
+		Short: "Re-install the running machines' forwards and outbound NAT after a firewall reload",
 		Args:  noArgs,
 		RunE: e.run(func() error {
 			return applyErr(nat.Restore(e.applier, e.store))
@@ -164,7 +164,7 @@ ExecStartPost/ExecStopPost hooks) switch one machine, "nat apply" and
 
 	up := &cobra.Command{
 		Use:   "up NAME",
-		Short: "Mark a machine running and install its forwards (ExecStartPost hook)",
+		Short: "Mark a machine running and install its forwards and outbound NAT (ExecStartPost hook)",
 		Args:  oneArg,
 		RunE: func(c *cobra.Command, args []string) error {
 			return e.run(func() error {
