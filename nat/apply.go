@@ -139,6 +139,16 @@ func linksNeedingLocalnet(ms []Machine) []string {
 }
 
 func (a *Applier) reconcile(rs *Ruleset, kts [2]*kernelTable, localnetLinks []string) error {
+	return a.send(rs, kts, localnetLinks, "nspawnctl's objects", func(fam Family) (bool, error) {
+		return a.planFamily(fam, &rs.Tables[fam], kts[fam])
+	})
+}
+
+// send refuses rs when systemd maps one of its ports (kts holds systemd's
+// keys), sets route_localnet on the links, queues each family's messages
+// with planFam and sends them as one batch, if any were queued. what names
+// the objects for the error.
+func (a *Applier) send(rs *Ruleset, kts [2]*kernelTable, localnetLinks []string, what string, planFam func(Family) (bool, error)) error {
 	var systemd []SystemdPort
 	for _, fam := range Families {
 		systemd = append(systemd, kts[fam].systemdPorts...)
@@ -149,7 +159,7 @@ func (a *Applier) reconcile(rs *Ruleset, kts [2]*kernelTable, localnetLinks []st
 	a.enableLocalnet(localnetLinks)
 	changed := false
 	for _, fam := range Families {
-		c, err := a.planFamily(fam, &rs.Tables[fam], kts[fam])
+		c, err := planFam(fam)
 		if err != nil {
 			return err
 		}
@@ -160,7 +170,7 @@ func (a *Applier) reconcile(rs *Ruleset, kts [2]*kernelTable, localnetLinks []st
 	}
 	a.Batches++
 	if err := a.Conn.Flush(); err != nil {
-		return fmt.Errorf("apply nspawnctl's objects in %s (one batch, nothing was changed): %w", TableName, err)
+		return fmt.Errorf("apply %s in %s (one batch, nothing was changed): %w", what, TableName, err)
 	}
 	return nil
 }

@@ -76,15 +76,21 @@ func TestSystemdLayout(t *testing.T) {
 	}
 }
 
+// systemdBed is a namespace holding systemd's populated tables, their
+// listing, and an Applier in it.
+func systemdBed(t *testing.T) (netns.NsHandle, string, *Applier) {
+	t.Helper()
+	requireKernel(t)
+	ns := newNS(t)
+	nftIn(t, ns, systemdReference+systemdElements, "-f", "-")
+	return ns, systemdSnapshot(t, ns), newApplier(t, ns)
+}
+
 // TestCoexistence: with systemd's tables present and populated, nspawnctl's
 // apply, re-apply, incremental apply, removal, flush and restore leave
 // systemd's objects byte-identical, and a port systemd maps is refused.
 func TestCoexistence(t *testing.T) {
-	requireKernel(t)
-	ns := newNS(t)
-	nftIn(t, ns, systemdReference+systemdElements, "-f", "-")
-	before := systemdSnapshot(t, ns)
-	a := newApplier(t, ns)
+	ns, before, a := systemdBed(t)
 	machines := planCases[len(planCases)-1].machines
 	check := func(step string) {
 		t.Helper()

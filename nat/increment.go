@@ -63,47 +63,25 @@ func (a *Applier) ReplaceMachine(old *Machine, m Machine) error {
 	if err := checkConflicts(others.merge(mine)); err != nil {
 		return err
 	}
-	var systemd []SystemdPort
-	for _, fam := range Families {
-		systemd = append(systemd, kts[fam].systemdPorts...)
-	}
-	if err := CheckSystemd(mine, systemd); err != nil {
-		return err
-	}
-	a.enableLocalnet(linksNeedingLocalnet([]Machine{m}))
-	changed := false
-	for _, fam := range Families {
+	return a.send(mine, kts, linksNeedingLocalnet([]Machine{m}), "machine "+m.Name+"'s objects", func(fam Family) (bool, error) {
 		want, k := &mine.Tables[fam], kts[fam]
 		if !k.hasOurs() {
-			continue
+			return false, nil
 		}
 		if !want.Active() && k.own.Active() {
 			// The machine leaves this family: if it was the last one
 			// there, all of nspawnctl's objects go, as with Apply.
 			rest, err := a.othersInstalled(q, fam, m.Name)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if !rest {
 				a.deleteOurs(&nftables.Table{Family: fams[fam].tableFam, Name: TableName}, k)
-				changed = true
-				continue
+				return true, nil
 			}
 		}
-		c, err := a.diffElements(fam, want, k)
-		if err != nil {
-			return err
-		}
-		changed = changed || c
-	}
-	if !changed {
-		return nil
-	}
-	a.Batches++
-	if err := a.Conn.Flush(); err != nil {
-		return fmt.Errorf("apply machine %s's objects in %s (one batch, nothing was changed): %w", m.Name, TableName, err)
-	}
-	return nil
+		return a.diffElements(fam, want, k)
+	})
 }
 
 // readRelevant fills k.own with the machine's installed elements that have

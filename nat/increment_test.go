@@ -15,11 +15,7 @@ import (
 // that the kernel lists exactly what Apply of the whole set would, that a
 // repeat sends nothing, and that systemd's objects are untouched.
 func TestReplaceMachine(t *testing.T) {
-	requireKernel(t)
-	ns := newNS(t)
-	nftIn(t, ns, systemdReference+systemdElements, "-f", "-")
-	before := systemdSnapshot(t, ns)
-	a := newApplier(t, ns)
+	ns, before, a := systemdBed(t)
 	a.Links = nil
 	installed := map[string]Machine{}
 	step := func(name string, old *Machine, m Machine) {
