@@ -56,6 +56,20 @@ func TestStore(t *testing.T) {
 	if act, _ := st.Active(); len(act) != 1 || act[0].Name != "db" {
 		t.Errorf("Active = %v, want db", act)
 	}
+	// The up marker holds what was installed: nothing when down, unknown
+	// when an earlier version left it empty.
+	if got := st.InstalledDef("web"); got == nil || got.Name != "web" || len(got.Forwards) != 0 {
+		t.Errorf("InstalledDef of a machine that is down = %+v, want only its name", got)
+	}
+	if err := st.MarkUp(web); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.InstalledDef("web"); got == nil || len(got.Forwards) != len(web.Forwards) || !st.IsUp("web") {
+		t.Errorf("InstalledDef after MarkUp = %+v", got)
+	}
+	if got := st.InstalledDef("db"); got != nil {
+		t.Errorf("InstalledDef of an empty marker = %+v, want nil (unknown)", got)
+	}
 	if err := st.Delete("db"); err != nil {
 		t.Fatal(err)
 	}
