@@ -190,7 +190,12 @@ ExecStartPost/ExecStopPost hooks) switch one machine, "nat apply" and
 			return e.run(func() error {
 				// The marker goes first: even if the kernel refuses, a
 				// later restore must not bring a stopped machine back.
-				installed := e.store.InstalledDef(args[0])
+				// Without a marker, what is installed is unknown (say, nat
+				// up was killed before it wrote one): read everything.
+				var installed *nat.Machine
+				if e.store.IsUp(args[0]) {
+					installed = e.store.InstalledDef(args[0])
+				}
 				if err := e.store.SetUp(args[0], false); err != nil {
 					return withCode(exitInvalid, err)
 				}
