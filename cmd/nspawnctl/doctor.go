@@ -29,7 +29,9 @@ func newDoctorCmd(a *app) *cobra.Command {
 running and managing the ve-/vz-/vb- links (and no other network manager taking
 them), IPv4 and IPv6 forwarding, a host firewall that accepts DNS, DHCP and LLMNR
 from container links, nss-mymachines, a firewall reload that cannot silently wipe
-the port forwards, and a systemd recent enough for what the configuration uses.
+the port forwards and outbound NAT, the running machines' forwards and outbound
+NAT actually in the kernel, and a systemd recent enough for what the
+configuration uses.
 Given configuration files, it also checks the features they use and warns about
 port forwards open to every source (they bypass the host's input firewall).
 
