@@ -154,8 +154,17 @@ func TestCoexistence(t *testing.T) {
 
 // TestApplyMachineTouchesOnlyItsElements watches the netlink events of an
 // incremental apply with "nft monitor": every change must be an element of
-// that machine.
+// that machine, with ApplyMachine and with ReplaceMachine.
 func TestApplyMachineTouchesOnlyItsElements(t *testing.T) {
+	t.Run("ApplyMachine", func(t *testing.T) {
+		touchesOnlyItsElements(t, func(a *Applier, _, m Machine) error { return a.ApplyMachine(m) })
+	})
+	t.Run("ReplaceMachine", func(t *testing.T) {
+		touchesOnlyItsElements(t, func(a *Applier, old, m Machine) error { return a.ReplaceMachine(&old, m) })
+	})
+}
+
+func touchesOnlyItsElements(t *testing.T, change func(a *Applier, old, m Machine) error) {
 	requireKernel(t)
 	ns := newNS(t)
 	a := newApplier(t, ns)
@@ -184,7 +193,7 @@ func TestApplyMachineTouchesOnlyItsElements(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // let nft subscribe before the change
 	web := machines[0]
 	web.Forwards = append([]Forward{{Protocol: "udp", HostPorts: PortRange{6000, 6001}, Target: a4("10.0.0.2"), TargetPorts: PortRange{60, 61}}}, web.Forwards[1:]...)
-	if err := a.ApplyMachine(web); err != nil {
+	if err := change(a, machines[0], web); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -212,6 +221,6 @@ func TestApplyMachineTouchesOnlyItsElements(t *testing.T) {
 	}
 	want, _ := Plan(append([]Machine{web}, machines[1:]...))
 	if got.Text() != want.Text() {
-		t.Errorf("after ApplyMachine:\n%s", golden.Diff(want.Text(), got.Text()))
+		t.Errorf("after the change:\n%s", golden.Diff(want.Text(), got.Text()))
 	}
 }
