@@ -44,7 +44,8 @@ func (a *Applier) ReplaceMachine(old *Machine, m Machine) error {
 	}
 	q, err := newElemQuery(a.Conn.NetNS)
 	if err != nil {
-		return err
+		a.warnf("machine %q: %v; reading every element instead", m.Name, err)
+		return a.ApplyMachine(m)
 	}
 	defer q.close()
 	others := newRuleset()
@@ -54,9 +55,11 @@ func (a *Applier) ReplaceMachine(old *Machine, m Machine) error {
 		}
 		ok, err := a.readRelevant(q, fam, m.Name, &prev.Tables[fam], &mine.Tables[fam], kts[fam], &others.Tables[fam])
 		if err != nil {
-			return err
+			// Say, a kernel without single-element lookups: the full
+			// read still works.
+			a.warnf("machine %q: %v; reading every element instead", m.Name, err)
 		}
-		if !ok {
+		if err != nil || !ok {
 			return a.ApplyMachine(m)
 		}
 	}
