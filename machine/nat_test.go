@@ -1,8 +1,13 @@
 package machine
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
+
+	"github.com/nspawnctl/nspawnctl/nat"
 )
 
 // TestMasqueradePrefixes: the networks nspawnctl masquerades are the ones
@@ -68,5 +73,47 @@ machine "bridged" {
 		if needsNAT(nm) != (want != "[]") {
 			t.Errorf("machine %s: needsNAT = %v", name, needsNAT(nm))
 		}
+	}
+}
+
+// TestMachineWithoutForwardsIsNATed: a machine without forward_port still
+// gets what outbound NAT needs: a NAT record with its networks, the nat
+// up/down hooks, the restore unit, and plan shows the outbound NAT.
+func TestMachineWithoutForwardsIsNATed(t *testing.T) {
+	m, _, natStore := testManager(t)
+	r := resolveSource(t, `machine "quiet" {}`)
+	plans, err := m.Plan(r, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := r.Machine("quiet")
+	want := []string{
+		"+ outbound NAT of " + rm.HostAddrs[0].Masked().String() + " via ve-quiet",
+		"+ outbound NAT of " + rm.HostAddrs[1].Masked().String() + " via ve-quiet",
+	}
+	if len(plans) != 1 || fmt.Sprint(plans[0].NAT) != fmt.Sprint(want) {
+		t.Errorf("plan NAT lines = %q, want %q", plans[0].NAT, want)
+	}
+	if err := os.MkdirAll(m.host("/var/lib/machines/quiet"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Create(context.Background(), r, "quiet", CreateOptions{Ownership: OwnerImperative}); err != nil {
+		t.Fatal(err)
+	}
+	if nm, ok := natStore["quiet"]; !ok || len(nm.Masquerade) != 2 || len(nm.Forwards) != 0 {
+		t.Errorf("NAT record = %+v (saved: %v), want the two networks and no forward", nm, ok)
+	}
+	dropin, err := os.ReadFile(m.host(DropInPath(SystemDir, "quiet")))
+	if err != nil || !strings.Contains(string(dropin), "ExecStartPost=/usr/local/bin/nspawnctl nat up %i") {
+		t.Errorf("drop-in without the nat up hook (%v):\n%s", err, dropin)
+	}
+	if _, err := os.Lstat(m.host("/etc/systemd/system/multi-user.target.wants/" + nat.RestoreUnitName)); err != nil {
+		t.Errorf("restore unit not enabled: %v", err)
+	}
+	if err := m.Remove(context.Background(), "quiet", RemoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(m.host("/etc/systemd/system/" + nat.RestoreUnitName)); err == nil {
+		t.Error("removing the last NATed machine left the restore unit")
 	}
 }
