@@ -15,13 +15,15 @@ func quietConfig(name string) string {
 	return fmt.Sprintf("machine %q {\n  root {\n    tarball = %q\n  }\n}\n", name, testhost.WebTarballPath)
 }
 
-// pingClient pings the client's IPv4 address from inside the machine, as a
-// user would check its outbound connectivity. The client has no route to
-// the machines' networks, so an answer proves outbound NAT.
+// pingClient pings the client's IPv4 and IPv6 addresses from inside the
+// machine, as a user would check its outbound connectivity. The client has
+// no route to the machines' networks (a /28 and a ULA /64 each), so an
+// answer proves outbound NAT.
 func pingClient(ctx context.Context, h *testhost.Host, name string) testhost.Result {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	return h.Nspawnctl(ctx, "shell", name, "--", "busybox", "ping", "-c", "1", "-W", "1", testhost.ClientIPv4)
+	return h.Nspawnctl(ctx, "shell", name, "--", "sh", "-c",
+		"busybox ping -c 1 -W 1 "+testhost.ClientIPv4+" && busybox ping -c 1 -W 1 "+testhost.ClientIPv6)
 }
 
 // waitOutbound pings until every machine gets an answer, bounded by
@@ -36,7 +38,7 @@ func waitOutbound(t *testing.T, ctx context.Context, h *testhost.Host, timeout t
 				break
 			}
 			if time.Since(t0) > timeout {
-				t.Fatalf("machine %s gets no answer from the client %s after %s: %s\n%s", name, testhost.ClientIPv4, timeout, r, nftList(ctx, h))
+				t.Fatalf("machine %s gets no answer from the client (%s, %s) after %s: %s\n%s", name, testhost.ClientIPv4, testhost.ClientIPv6, timeout, r, nftList(ctx, h))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
