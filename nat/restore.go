@@ -1,6 +1,8 @@
 package nat
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/nspawnctl/nspawnctl/internal/unitfile"
@@ -12,15 +14,37 @@ import (
 // (nspawnctl_masq; networkd's own masq_saddr entries do not come back, see
 // README.md "Outbound NAT"). It then records each machine's definition as
 // installed, for the next "nat up" or "nat down".
+//
+// A machine whose record the plan refuses (a conflict with another one) is
+// left out, so that it does not keep every other machine's forwards and
+// outbound NAT out of the kernel; the error names it.
 func Restore(a *Applier, st *Store) error {
 	ms, err := st.Active()
 	if err != nil {
 		return err
 	}
+	var refused []error
+	if _, err := Plan(ms); err != nil {
+		var ok []Machine
+		for _, m := range ms {
+			if _, err := Plan(append(ok, m)); err != nil {
+				refused = append(refused, err)
+				continue
+			}
+			ok = append(ok, m)
+		}
+		ms = ok
+	}
 	if err := a.Apply(ms); err != nil {
 		return err
 	}
-	return st.MarkAllUp(ms)
+	if err := st.MarkAllUp(ms); err != nil {
+		return err
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("restored %d machine(s), left out: %w", len(ms), errors.Join(refused...))
+	}
+	return nil
 }
 
 // RestoreUnit renders nspawnctl-nat-restore.service, which runs "nat

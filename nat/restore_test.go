@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/internal/golden"
@@ -151,4 +152,21 @@ func TestReloadRestore(t *testing.T) {
 	if got := st.InstalledDef("web"); got == nil || len(got.Masquerade) != 2 {
 		t.Errorf("restore did not record web as installed: %+v", got)
 	}
+
+	// A record that conflicts with an earlier one (by name; here web's port 8080) is left
+	// out and named; the others still come back.
+	clash := Machine{Name: "xclash", Link: "ve-xclash", Forwards: []Forward{{Protocol: "tcp", HostPorts: port(8080), Target: a4("10.0.0.40"), TargetPorts: port(80)}}}
+	if err := st.Save(clash); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetUp("xclash", true); err != nil {
+		t.Fatal(err)
+	}
+	nftIn(t, tp.host, "", "flush", "ruleset")
+	err := Restore(a, st)
+	if err == nil || !strings.Contains(err.Error(), "restored 2 machine(s), left out") || !strings.Contains(err.Error(), `"xclash"`) {
+		t.Errorf("restore with a conflicting record: err = %v", err)
+	}
+	runProbes(t, tp, trafficProbes)
+	outbound("203.0.113.10:4444", "4444 203.0.113.2")
 }
