@@ -50,7 +50,7 @@ func (m *Manager) List(ctx context.Context) ([]Status, error) {
 	for _, r := range running {
 		byName[r.Name] = r
 	}
-	var out []Status
+	out := []Status{} // JSON [] rather than null when there are none
 	for _, rec := range recs {
 		info, ok := byName[rec.Name]
 		delete(byName, rec.Name)
