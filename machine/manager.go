@@ -298,6 +298,9 @@ func (m *Manager) writeArtifact(a Artifact, undo *undoLog) (bool, error) {
 	if st, err := os.Lstat(dst); err == nil {
 		oldMode = st.Mode().Perm()
 	}
+	if err := m.claimMissingDirs(a.Path); err != nil {
+		return false, err
+	}
 	var changed bool
 	var err error
 	if a.Symlink != "" {
@@ -325,7 +328,7 @@ func (m *Manager) writeArtifact(a Artifact, undo *undoLog) (bool, error) {
 			if err := removeIfExists(dst); err != nil {
 				return err
 			}
-			m.removeEmptyDir(a.Path) // MkdirAll may have made it for this file
+			m.removeEmptyDirs(a.Path) // MkdirAll may have made it for this file
 			return nil
 		}
 	})
@@ -361,20 +364,8 @@ func (m *Manager) removeArtifact(a ArtifactRecord) error {
 	if err := removeIfExists(p); err != nil {
 		return fmt.Errorf("removing %s: %w", a.Path, err)
 	}
-	m.removeEmptyDir(a.Path)
+	m.removeEmptyDirs(a.Path)
 	return nil
-}
-
-// removeEmptyDir removes the directory of an artefact at path when that is
-// a directory nspawnctl's writes create and it became empty: a unit's
-// drop-in or .wants directory, or /etc/systemd/nspawn (which Debian does not
-// ship, so the first create makes it and the last remove must take it away,
-// or a remove would leave something behind), or the .network.d drop-in
-// directory of an uplink's .network file (proxy NDP).
-func (m *Manager) removeEmptyDir(path string) {
-	if dir := filepath.Dir(path); strings.HasSuffix(dir, ".service.d") || strings.HasSuffix(dir, ".wants") || strings.HasSuffix(dir, ".network.d") || dir == NspawnDir {
-		_ = os.Remove(m.host(dir)) // only succeeds when empty
-	}
 }
 
 // provisionRoot makes sure the machine's root exists, creating it for
@@ -580,6 +571,9 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 		m.logf("removing root %s", rec.RootDir)
 		if err := os.RemoveAll(m.host(rec.RootDir)); err != nil {
 			return fmt.Errorf("removing the root %s of machine %s: %w", rec.RootDir, name, err)
+		}
+		if err := m.forgetDirsUnder(rec.RootDir); err != nil {
+			return err
 		}
 	}
 	if err := m.Store.DeleteGenerations(name); err != nil {
