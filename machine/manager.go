@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -50,8 +49,12 @@ type Manager struct {
 	// LinkAddrs lists a host link's IPv6 addresses, for the delegated
 	// prefixes status shows. Nil: status shows none.
 	LinkAddrs func(link string) ([]LinkAddr, error)
-	// Run runs an external program (tar, mmdebstrap) with its output shown to the user.
-	Run func(ctx context.Context, name string, args ...string) error
+	// Run runs an external program (tar, mmdebstrap) with stdin as its input
+	// (nil: none) and its output shown to the user (ExecRun in production).
+	Run func(ctx context.Context, stdin io.Reader, name string, args ...string) error
+	// Progress receives a tarball import's progress (bytes done of total),
+	// rewritten in place; nil when the user's output is not a terminal.
+	Progress io.Writer
 	// Out receives progress messages for the user.
 	Out io.Writer
 	// Now is the clock (time.Now in production).
@@ -393,7 +396,7 @@ func (m *Manager) provisionRoot(ctx context.Context, rm *ResolvedMachine, undo *
 	switch rm.RootKind {
 	case "tarball":
 		m.logf("importing %s into %s ...", spec.Tarball, rm.RootDir)
-		if err := m.Run(ctx, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", m.host(spec.Tarball), "-C", tmp); err != nil {
+		if err := m.importTarball(ctx, spec.Tarball, tmp); err != nil {
 			return false, fmt.Errorf("importing the tarball %s for machine %s: %w", spec.Tarball, rm.Name, err)
 		}
 	case "bootstrap":
@@ -404,7 +407,7 @@ func (m *Manager) provisionRoot(ctx context.Context, rm *ResolvedMachine, undo *
 			args = append(args, b.Mirror)
 		}
 		m.logf("bootstrapping %s (%s) for machine %s with mmdebstrap; this takes a minute ...", cmp.Or(b.Suite, "bookworm"), strings.Join(pkgs, " "), rm.Name)
-		if err := m.Run(ctx, "mmdebstrap", args...); err != nil {
+		if err := m.Run(ctx, nil, "mmdebstrap", args...); err != nil {
 			return false, fmt.Errorf("bootstrapping the root of machine %s: %w", rm.Name, err)
 		}
 	case "nixos":
@@ -633,16 +636,4 @@ func (u *undoLog) run() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// ExecRun runs a program with its output going to out; it is Manager.Run in production.
-func ExecRun(out io.Writer) func(ctx context.Context, name string, args ...string) error {
-	return func(ctx context.Context, name string, args ...string) error {
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("%s failed: %w", name, err)
-		}
-		return nil
-	}
 }
