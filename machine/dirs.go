@@ -75,6 +75,9 @@ func (s *Store) setOwnedDirs(add, drop []string) error {
 	}
 	sort.Strings(list)
 	b, _ := json.MarshalIndent(list, "", "  ")
+	if err := atomicfile.RemoveLeftovers(s.dirsPath()); err != nil {
+		return err
+	}
 	if _, err := atomicfile.Write(s.dirsPath(), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("recording the directories nspawnctl created: %w", err)
 	}
@@ -128,4 +131,12 @@ func (m *Manager) removeEmptyDirs(path string) {
 // with the root.
 func (m *Manager) forgetDirsUnder(root string) error {
 	return m.Store.setOwnedDirs(nil, []string{root})
+}
+
+// removeNATLeftovers deletes the temporary files a killed write of machine
+// name's NAT definition left in STATEDIR/nat (nat.Store writes them with
+// atomicfile). Only the definition is written under the state lock, so only
+// its leftovers are taken; the .up marker belongs to the unit's hooks.
+func (m *Manager) removeNATLeftovers(name string) error {
+	return atomicfile.RemoveLeftovers(filepath.Join(m.Store.Dir, "nat", name+".json"))
 }

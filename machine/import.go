@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/nspawnctl/nspawnctl/internal/crashpoint"
 )
@@ -117,3 +118,24 @@ func (p *progressReader) finish(ok bool) {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// rootTempDir is where a root is filled before it is renamed into place at
+// rootDir: a hidden sibling named after it, so that the next create and
+// remove of the machine find what a killed create left.
+func rootTempDir(rootDir string) string {
+	return filepath.Join(filepath.Dir(rootDir), "."+filepath.Base(rootDir)+".nspawnctl-tmp")
+}
+
+// removeRootTemp deletes a root's temporary directory. A program that filled
+// it dies with the nspawnctl that ran it, but its last writes may land a
+// moment after a re-run has started, so a failure is retried a few times.
+func removeRootTemp(tmp string) error {
+	var err error
+	for i := 0; i < 5; i++ {
+		if err = os.RemoveAll(tmp); err == nil {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("removing the leftover %s of an interrupted create: %w; make sure no tar or mmdebstrap still writes into it and retry", tmp, err)
+}
