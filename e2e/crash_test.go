@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nspawnctl/nspawnctl/e2e/testhost"
+	"github.com/nspawnctl/nspawnctl/internal/crashpoint"
+)
+
+// crashConfig is a small machine with everything a create makes: a root
+// imported from a tarball, a forward (NAT definition, restore unit), the
+// network files on both sides, and a start. Its payload does not boot, so a
+// start and a stop take a moment instead of a Debian boot.
+const crashConfig = `machine "crash" {
+  boot    = false
+  command = ["/bin/busybox", "httpd", "-f", "-p", "80", "-h", "/srv/www"]
+  root {
+    tarball = "/var/tmp/crash.tar"
+  }
+  forward_port {
+    host_port      = 8282
+    container_port = 80
+  }
+}
+`
+
+// crashRoot builds /var/tmp/crash.tar in the test host: the machine's static
+// busybox (copied in from this machine), an os-release, a page, and 8 MiB of
+// padding so that the import's two kill points (first block, half) fall in
+// different reads.
+func crashRoot(t *testing.T, ctx context.Context, h *testhost.Host) {
+	t.Helper()
+	if err := h.CopyIn(ctx, "/bin/busybox", "/var/tmp/crash-stage/bin/busybox"); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, ctx, h, "sh", "-c", `set -e
+cd /var/tmp/crash-stage
+mkdir -p etc srv/www usr var
+ln -sf busybox bin/sh
+printf 'ID=crash\nNAME=crash\n' > etc/os-release
+: > etc/machine-id
+echo crash-ok > srv/www/index.html
+head -c 8388608 /dev/urandom > usr/padding
+tar -cf /var/tmp/crash.tar --numeric-owner --owner=0 --group=0 .
+cd / && rm -rf /var/tmp/crash-stage`)
+}
+
+// TestKillCreateConverges kills `nspawnctl create --start` with SIGKILL at
+// every step it has (crashpoint.Hit: early, between the temporary file and
+// the rename of every file, during the tarball import, between the record
+// and the NAT definition, while systemd starts the machine), on a real
+// systemd host. After every kill: no tar is left running, a re-run of the
+// same create --start succeeds and the machine runs, and a remove leaves the
+// host exactly as before the first create (Snapshot/DiffSnapshots).
+func TestKillCreateConverges(t *testing.T) {
+	h, ctx := nspawnctlBareHost(t)
+	crashRoot(t, ctx, h)
+	cfg := "/root/crash.hcl"
+	if err := h.WriteFile(ctx, cfg, crashConfig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// list --json of no machines is an empty array.
+	if out := strings.TrimSpace(mustNspawnctl(t, ctx, h, "list", "--json").Stdout); out != "[]" {
+		t.Errorf("list --json with no machines printed %q, want []", out)
+	}
+	before := snapshot(t, ctx, h)
+	const crashLog = "/run/nspawnctl-crash.log"
+	points, t0 := 0, time.Now()
+	for at := 1; ; at++ {
+		if at > 400 {
+			t.Fatal("create --start passed more than 400 kill points; the loop does not end")
+		}
+		script := fmt.Sprintf("rm -f %[1]s; %[2]s=%[3]d %[4]s=%[1]s %[5]s create --config %[6]s --start >/dev/null 2>&1; echo $?",
+			crashLog, crashpoint.EnvAt, at, crashpoint.EnvLog, testhost.NspawnctlPath, cfg)
+		out := strings.TrimSpace(mustRun(t, ctx, h, "sh", "-c", script))
+		if out == "0" {
+			break // past the last point: the create finished unharmed
+		}
+		if out != "137" {
+			t.Fatalf("create --start with kill point %d exited %s, neither killed (137) nor done (0)", at, out)
+		}
+		points++
+		where := strings.TrimSpace(mustRun(t, ctx, h, "sh", "-c", "tail -n 1 "+crashLog))
+		// The import's tar died with nspawnctl (bounded wait: the kernel
+		// kills it at once, its exit may take a moment).
+		if _, err := testhost.Until(ctx, 10*time.Second, 100*time.Millisecond, "tar to exit", func(c context.Context) error {
+			r := h.Run(c, "sh", "-c", `for f in /proc/[0-9]*/comm; do [ "$(cat "$f" 2>/dev/null)" = tar ] && echo "$f"; done; true`)
+			if left := strings.TrimSpace(r.Stdout); left != "" || r.Code != 0 {
+				return fmt.Errorf("tar still runs: %s %s", left, r)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("after a kill at %s: %v", where, err)
+		}
+		convergeAndRemove(t, ctx, h, cfg, where, before)
+	}
+	mustNspawnctl(t, ctx, h, "remove", "crash")
+	if d := testhost.DiffSnapshots(before, snapshot(t, ctx, h), stateSkeleton); len(d) > 0 {
+		t.Fatalf("create --start and remove without a kill left:\n%s", strings.Join(d, "\n"))
+	}
+	t.Logf("%d kill points in create --start, 0 did not converge (%s)", points, time.Since(t0).Round(time.Second))
+	if points < 50 {
+		t.Errorf("create --start has only %d kill points; the crash test promises at least 50", points)
+	}
+}
+
+// convergeAndRemove re-runs the create after a kill at where: it must
+// succeed (or, killed after the create recorded itself complete, say the
+// machine exists, as a second create does) and leave the machine running;
+// then remove must bring the host back to before.
+func convergeAndRemove(t *testing.T, ctx context.Context, h *testhost.Host, cfg, where string, before []string) {
+	t.Helper()
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	r := h.Nspawnctl(rctx, "create", "--config", cfg, "--start")
+	if r.Code != 0 {
+		rec := h.Run(ctx, "cat", "/var/lib/nspawnctl/machines/crash.json")
+		if !strings.Contains(r.Stderr, "exists already") || rec.Code != 0 || strings.Contains(rec.Stdout, `"incomplete"`) {
+			t.Fatalf("after a kill at %s, the re-run did not converge: %s", where, r)
+		}
+	}
+	if state, err := h.WaitUnitState(ctx, "systemd-nspawn@crash.service", 60*time.Second, "active"); err != nil {
+		t.Fatalf("after a kill at %s and a re-run, the machine is %q: %v", where, state, err)
+	}
+	if r := h.Nspawnctl(rctx, "remove", "crash"); r.Code != 0 {
+		t.Fatalf("after a kill at %s and a re-run, remove failed: %s", where, r)
+	}
+	if d := testhost.DiffSnapshots(before, snapshot(t, ctx, h), stateSkeleton); len(d) > 0 {
+		t.Fatalf("after a kill at %s, a re-run and a remove, the host differs from before:\n%s", where, strings.Join(d, "\n"))
+	}
+}
