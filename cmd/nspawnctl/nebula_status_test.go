@@ -36,7 +36,7 @@ func TestNebulaStatusNamesTheRunningVersion(t *testing.T) {
 		os.MkdirAll(filepath.Dir(p), 0o700)
 		os.WriteFile(p, f.Content, os.FileMode(f.Mode))
 	}
-	for _, version := range []string{"1.9.3", "1.11.0", "1.6.1"} {
+	for _, version := range []string{"1.9.3", "1.11.0", "1.6.1", "1.12.0"} {
 		// A stand-in that answers -version as that release does.
 		bin := filepath.Join(dir, "nebula-"+version)
 		os.WriteFile(bin, []byte("#!/bin/sh\necho 'Version: "+version+"'\n"), 0o755)
@@ -44,7 +44,11 @@ func TestNebulaStatusNamesTheRunningVersion(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("status with nebula %s: exit %d: %s", version, code, stderr)
 		}
-		if !strings.Contains(stdout, "nebula "+version+" lists peers only in its SSH debug console") {
+		want := "nebula " + version + " lists peers only in its SSH debug console"
+		if version == "1.12.0" {
+			want = "nebula 1.12.0 has a control socket (local_api), which nspawnctl does not configure yet"
+		}
+		if !strings.Contains(stdout, want) {
 			t.Errorf("status with nebula %s does not say what that release offers:\n%s", version, stdout)
 		}
 		if version != "1.6.1" && strings.Contains(stdout, "1.6") {
