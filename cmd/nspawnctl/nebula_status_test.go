@@ -1,41 +1,18 @@
 package main
 
 import (
-	"crypto/rand"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/nspawnctl/nspawnctl/machine/nebula"
 )
 
 // status names the nebula release that runs the sidecar and what it lacks,
 // instead of claiming every release is 1.6 (seen with 1.9.3 and 1.11.0).
 func TestNebulaStatusNamesTheRunningVersion(t *testing.T) {
 	dir := t.TempDir()
-	caCrt, caKey, err := nebula.NewCA("t", time.Hour, nil, nil, time.Now(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "ca.crt"), caCrt, 0o600)
-	os.WriteFile(filepath.Join(dir, "ca.key"), caKey, 0o600)
-	cfg := &nebula.Config{Network: "t", CA: filepath.Join(dir, "ca.crt"), CAKey: filepath.Join(dir, "ca.key")}
-	res, err := nebula.Artifacts(nebula.Request{Machine: "m1", Config: cfg, Address: netip.MustParsePrefix("198.51.100.9/24")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	confRoot := filepath.Join(dir, "conf")
-	for _, f := range res.Files {
-		if f.InRoot {
-			continue
-		}
-		p := filepath.Join(confRoot, strings.TrimPrefix(f.Path, nebula.ConfigRoot))
-		os.MkdirAll(filepath.Dir(p), 0o700)
-		os.WriteFile(p, f.Content, os.FileMode(f.Mode))
-	}
+	writeNebulaMachine(t, dir, confRoot, nil)
 	for _, version := range []string{"1.9.3", "1.11.0", "1.6.1", "1.12.0"} {
 		// A stand-in that answers -version as that release does.
 		bin := filepath.Join(dir, "nebula-"+version)
