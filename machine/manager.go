@@ -123,7 +123,9 @@ type CreateOptions struct {
 	Ownership string
 	// Force replaces a machine that exists already (managed by the other path, or unmanaged).
 	Force bool
-	// Start starts the machine after creating it.
+	// Start says the caller starts the machine after Create, with
+	// StartCreated: the record stays marked incomplete until then, so that
+	// a create killed before or during the start is finished by a re-run.
 	Start bool
 	// ConfigFiles are recorded for status.
 	ConfigFiles []string
@@ -137,8 +139,9 @@ type CreateOptions struct {
 // Create records what it is about to make (the record, marked Incomplete,
 // lists every file, the root if it creates one, the allocations). The next
 // create of the machine takes that record as its own and finishes the job;
-// remove deletes what it lists. With Start the mark stays until the machine
-// has started, so that a create killed while starting is finished too.
+// remove deletes what it lists. With Start the mark stays until
+// StartCreated has started the machine, so that a create killed while
+// starting is finished too.
 func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts CreateOptions) (err error) {
 	crashpoint.Hit("create: begin")
 	rm := r.Machine(name)
@@ -264,11 +267,25 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	crashpoint.Hit("create: networkd reloaded")
 	m.logf("created machine %s (%s network, host link %s)", name, rm.Mode, cmp.Or(rm.HostLink, "none"))
 	undo.commit()
-	if !opts.Start {
-		return nil
-	}
+	return nil
+}
+
+// StartCreated starts a machine that Create made with Start set, and then
+// marks its create finished. The caller must not hold the state lock (the
+// unit's hooks take it); StartCreated takes it, waiting up to lockWait, only
+// to update the record.
+func (m *Manager) StartCreated(ctx context.Context, name string, lockWait time.Duration) error {
 	if err := m.Start(ctx, name); err != nil {
 		return fmt.Errorf("%w (machine %s is created; nspawnctl start %s retries the start)", err, name, name)
+	}
+	unlock, err := m.Store.Lock(lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	rec, err := m.Store.Load(name)
+	if err != nil || rec == nil || !rec.Incomplete {
+		return err
 	}
 	rec.Incomplete = false
 	return m.Store.Save(rec)

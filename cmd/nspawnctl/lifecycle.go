@@ -195,12 +195,12 @@ nothing behind.`,
 				unlock()
 				return withCode(exitInvalid, fmt.Errorf("the configuration has errors; nothing was created"))
 			}
-			err = m.Create(ctx, r, name, machine.CreateOptions{Ownership: machine.OwnerImperative, Force: force, ConfigFiles: files})
+			err = m.Create(ctx, r, name, machine.CreateOptions{Ownership: machine.OwnerImperative, Force: force, Start: start, ConfigFiles: files})
 			unlock() // the start below runs hooks that take the lock themselves
 			if err != nil || !start {
 				return err
 			}
-			return m.Start(ctx, name)
+			return m.StartCreated(ctx, name, lockWait)
 		},
 	}
 	hf.register(cmd)
