@@ -100,7 +100,18 @@ func TestKillCreateConverges(t *testing.T) {
 		}); err != nil {
 			t.Fatalf("after a kill at %s: %v", where, err)
 		}
+		// What the kill left shows as an incomplete create.
+		if rec := h.Run(ctx, "cat", "/var/lib/nspawnctl/machines/crash.json"); rec.Code == 0 && strings.Contains(rec.Stdout, `"incomplete": true`) {
+			if st := h.Nspawnctl(ctx, "status", "crash"); !strings.Contains(st.Stdout, "imperative (incomplete)") {
+				t.Errorf("after a kill at %s, status does not say the create is incomplete: %s", where, st)
+			}
+		}
 		convergeAndRemove(t, ctx, h, cfg, where, before)
+	}
+	// shell -- CMD passes on a death by signal as a shell does: 128+N, and says so.
+	r := h.Nspawnctl(ctx, "shell", "crash", "--", "/bin/sh", "-c", "kill -KILL $$")
+	if r.Code != 137 || !strings.Contains(r.Stderr, "killed by signal 9 (SIGKILL)") {
+		t.Errorf("shell -- CMD killed by SIGKILL: want exit 137 and a message, got %s", r)
 	}
 	mustNspawnctl(t, ctx, h, "remove", "crash")
 	if d := testhost.DiffSnapshots(before, snapshot(t, ctx, h), stateSkeleton); len(d) > 0 {
