@@ -51,8 +51,8 @@ tar -cf /var/tmp/crash.tar --numeric-owner --owner=0 --group=0 .
 cd / && rm -rf /var/tmp/crash-stage`)
 }
 
-// TestKillCreateConverges kills `nspawnctl create --start` with SIGKILL at
-// every step it has (crashpoint.Hit: early, between the temporary file and
+// TestKillCreateConverges kills `nspawnctl create --start` (then `remove`)
+// with SIGKILL at every step it has (crashpoint.Hit: early, between the temporary file and
 // the rename of every file, during the tarball import, between the record
 // and the NAT definition, while systemd starts the machine), on a real
 // systemd host. After every kill: no tar is left running, a re-run of the
@@ -70,25 +70,10 @@ func TestKillCreateConverges(t *testing.T) {
 		t.Errorf("list --json with no machines printed %q, want []", out)
 	}
 	before := snapshot(t, ctx, h)
-	const crashLog = "/run/nspawnctl-crash.log"
-	points, t0 := 0, time.Now()
 	// NSPAWNCTL_E2E_CRASH_FROM=N starts at kill point N, to look at one.
 	from, _ := strconv.Atoi(os.Getenv("NSPAWNCTL_E2E_CRASH_FROM"))
-	for at := max(from, 1); ; at++ {
-		if at > 400 {
-			t.Fatal("create --start passed more than 400 kill points; the loop does not end")
-		}
-		script := fmt.Sprintf("rm -f %[1]s; %[2]s=%[3]d %[4]s=%[1]s %[5]s create --config %[6]s --start >/dev/null 2>&1; echo $?",
-			crashLog, crashpoint.EnvAt, at, crashpoint.EnvLog, testhost.NspawnctlPath, cfg)
-		out := strings.TrimSpace(mustRun(t, ctx, h, "sh", "-c", script))
-		if out == "0" {
-			break // past the last point: the create finished unharmed
-		}
-		if out != "137" {
-			t.Fatalf("create --start with kill point %d exited %s, neither killed (137) nor done (0)", at, out)
-		}
-		points++
-		where := strings.TrimSpace(mustRun(t, ctx, h, "sh", "-c", "tail -n 1 "+crashLog))
+	t0 := time.Now()
+	points := killEverywhere(t, ctx, h, from, "create --config "+cfg+" --start", func(where string) {
 		// The import's tar died with nspawnctl (bounded wait: the kernel
 		// kills it at once, its exit may take a moment).
 		if _, err := testhost.Until(ctx, 10*time.Second, 100*time.Millisecond, "tar to exit", func(c context.Context) error {
@@ -107,7 +92,7 @@ func TestKillCreateConverges(t *testing.T) {
 			}
 		}
 		convergeAndRemove(t, ctx, h, cfg, where, before)
-	}
+	})
 	// shell -- CMD passes on a death by signal as a shell does: 128+N, and says so.
 	r := h.Nspawnctl(ctx, "shell", "crash", "--", "/bin/sh", "-c", "kill -KILL $$")
 	if r.Code != 137 || !strings.Contains(r.Stderr, "killed by signal 9 (SIGKILL)") {
@@ -120,6 +105,51 @@ func TestKillCreateConverges(t *testing.T) {
 	t.Logf("%d kill points in create --start, 0 did not converge (%s)", points, time.Since(t0).Round(time.Second))
 	if points < 50 && from <= 1 {
 		t.Errorf("create --start has only %d kill points; the crash test promises at least 50", points)
+	}
+
+	// remove of a running machine, killed at each of its points: a
+	// re-run of remove leaves the host as before.
+	t0 = time.Now()
+	points = killEverywhere(t, ctx, h, 1, "remove crash", func(where string) {
+		if r := h.Nspawnctl(ctx, "remove", "crash"); r.Code != 0 {
+			t.Fatalf("after a kill of remove at %s, the re-run failed: %s", where, r)
+		}
+		if d := testhost.DiffSnapshots(before, snapshot(t, ctx, h), stateSkeleton); len(d) > 0 {
+			t.Fatalf("after a kill of remove at %s and a re-run, the host differs from before:\n%s", where, strings.Join(d, "\n"))
+		}
+	}, func() { mustNspawnctl(t, ctx, h, "create", "--config", cfg, "--start") })
+	if d := testhost.DiffSnapshots(before, snapshot(t, ctx, h), stateSkeleton); len(d) > 0 {
+		t.Fatalf("remove without a kill left:\n%s", strings.Join(d, "\n"))
+	}
+	t.Logf("%d kill points in remove, 0 did not converge (%s)", points, time.Since(t0).Round(time.Second))
+}
+
+// killEverywhere runs `nspawnctl ARGS` killed at kill point 1, 2, ... (from
+// first) until a run passes every point; after each kill it calls
+// afterKill with the point's name. setup, if given, runs before each run.
+// It returns the number of kills.
+func killEverywhere(t *testing.T, ctx context.Context, h *testhost.Host, first int, args string, afterKill func(where string), setup ...func()) int {
+	t.Helper()
+	const crashLog = "/run/nspawnctl-crash.log"
+	points := 0
+	for at := max(first, 1); ; at++ {
+		if at > 400 {
+			t.Fatalf("nspawnctl %s passed more than 400 kill points; the loop does not end", args)
+		}
+		for _, f := range setup {
+			f()
+		}
+		script := fmt.Sprintf("rm -f %[1]s; %[2]s=%[3]d %[4]s=%[1]s %[5]s %[6]s >/dev/null 2>&1; echo $?",
+			crashLog, crashpoint.EnvAt, at, crashpoint.EnvLog, testhost.NspawnctlPath, args)
+		out := strings.TrimSpace(mustRun(t, ctx, h, "sh", "-c", script))
+		if out == "0" {
+			return points // past the last point: the run finished unharmed
+		}
+		if out != "137" {
+			t.Fatalf("nspawnctl %s with kill point %d exited %s, neither killed (137) nor done (0)", args, at, out)
+		}
+		points++
+		afterKill(strings.TrimSpace(mustRun(t, ctx, h, "sh", "-c", "tail -n 1 "+crashLog)))
 	}
 }
 
