@@ -704,14 +704,17 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 	if err := m.Store.DeleteGenerations(name); err != nil {
 		return err
 	}
-	if err := m.Store.Delete(name); err != nil {
-		return err
-	}
 	if err := m.Units.Reload(ctx); err != nil {
 		return err
 	}
 	if err := m.Networkd.Reload(ctx); err != nil {
 		m.logf("warning: %v", err)
+	}
+	crashpoint.Hit("remove: systemd and networkd reloaded")
+	// The record goes last: until then a re-run of a killed remove finds
+	// the machine and finishes.
+	if err := m.Store.Delete(name); err != nil {
+		return err
 	}
 	m.logf("removed machine %s", name)
 	return nil
