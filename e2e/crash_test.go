@@ -117,7 +117,11 @@ func TestKillCreateConverges(t *testing.T) {
 		if d := testhost.DiffSnapshots(before, snapshot(t, ctx, h), stateSkeleton); len(d) > 0 {
 			t.Fatalf("after a kill of remove at %s and a re-run, the host differs from before:\n%s", where, strings.Join(d, "\n"))
 		}
-	}, func() { mustNspawnctl(t, ctx, h, "create", "--config", cfg, "--start") })
+	}, func() {
+		if r := h.Nspawnctl(ctx, "create", "--config", cfg, "--start"); r.Code != 0 {
+			t.Fatalf("create --start before a killed remove: %s", r)
+		}
+	})
 	if d := testhost.DiffSnapshots(before, snapshot(t, ctx, h), stateSkeleton); len(d) > 0 {
 		t.Fatalf("remove without a kill left:\n%s", strings.Join(d, "\n"))
 	}
