@@ -21,6 +21,7 @@ import (
 const (
 	crashHelperEnv = "NSPAWNCTL_TEST_CRASH_OP"
 	crashRootEnv   = "NSPAWNCTL_TEST_CRASH_ROOT"
+	crashConfigEnv = "NSPAWNCTL_TEST_CRASH_CONFIG" // "tarball" or "directory"
 )
 
 const crashConfig = `machine "web" {
@@ -54,7 +55,11 @@ func TestCrashHelperProcess(t *testing.T) {
 	var err error
 	switch op {
 	case "create":
-		if err = m.Create(ctx, resolveSource(t, crashConfig), "web", CreateOptions{Ownership: OwnerImperative, Start: true}); err == nil {
+		src := crashConfig
+		if os.Getenv(crashConfigEnv) == "directory" {
+			src = webConfig // the root exists already
+		}
+		if err = m.Create(ctx, resolveSource(t, src), "web", CreateOptions{Ownership: OwnerImperative, Start: true}); err == nil {
 			err = m.StartCreated(ctx, "web", time.Minute)
 		}
 	case "remove":
@@ -73,6 +78,7 @@ func TestCrashHelperProcess(t *testing.T) {
 func runCrashHelper(t *testing.T, root, op string, at int, logPath, after string) (killed bool) {
 	t.Helper()
 	killed, out, err := crashHelper(root, op, at, logPath)
+
 	if err != nil {
 		t.Fatalf("%s after %s: %v\n%s", op, after, err, out)
 	}
@@ -112,7 +118,9 @@ func lastPoint(logPath string) string {
 // system, with real tar in the import; systemd is a fake here, the e2e
 // scenario TestKillCreateConverges has the real one) is finished by the
 // next create, and a remove after it leaves exactly what was there before,
-// temporary files included. The same for a remove killed at any step.
+// temporary files included. The same for a remove killed at any step. Both
+// for a root the create imports and for one that exists already, where
+// files the root had must stay and files nspawnctl wrote into it must go.
 func TestCreateKilledAnywhereConverges(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (the import runs tar in a PID namespace of its own)")
@@ -120,7 +128,27 @@ func TestCreateKilledAnywhereConverges(t *testing.T) {
 	if _, err := exec.LookPath("tar"); err != nil {
 		t.Skip("tar is missing")
 	}
+	for _, variant := range []string{"tarball", "directory"} {
+		t.Run(variant, func(t *testing.T) {
+			t.Setenv(crashConfigEnv, variant)
+			killEverywhere(t, crashHost(t, variant))
+		})
+	}
+}
+
+// crashHost makes the host file system of a variant: the tarball to import,
+// or a root that exists already with networkd enabled the way Debian's
+// systemd package has it (that link is not nspawnctl's to remove).
+func crashHost(t *testing.T, variant string) string {
 	root := t.TempDir()
+	if variant == "directory" {
+		link := filepath.Join(root, "var/lib/machines/web/etc/systemd/system/multi-user.target.wants/systemd-networkd.service")
+		os.MkdirAll(filepath.Dir(link), 0o755)
+		if err := os.Symlink("/lib/systemd/system/systemd-networkd.service", link); err != nil {
+			t.Fatal(err)
+		}
+		return root
+	}
 	src := filepath.Join(t.TempDir(), "src")
 	for _, d := range []string{"etc", "usr/bin", "var/www"} {
 		os.MkdirAll(filepath.Join(src, d), 0o755)
@@ -132,6 +160,13 @@ func TestCreateKilledAnywhereConverges(t *testing.T) {
 	if out, err := exec.Command("tar", "-czf", filepath.Join(root, "srv/web.tar.gz"), "-C", src, ".").CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v: %s", err, out)
 	}
+	return root
+}
+
+// killEverywhere kills create (then remove) at each of its points on the
+// host file system at root, and checks that the re-run converges and a
+// remove brings back exactly the files that were there before.
+func killEverywhere(t *testing.T, root string) {
 	// The state lock stays once taken, as on a host.
 	listing := func() string {
 		var out []string
