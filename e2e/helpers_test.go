@@ -15,6 +15,19 @@ import (
 // tarball (testhost.WebTarballPath) in place, and logs how long that took.
 func nspawnctlHost(t *testing.T) (*testhost.Host, context.Context) {
 	t.Helper()
+	t0 := time.Now()
+	h, ctx := nspawnctlBareHost(t)
+	if err := h.PrepareWebTarball(ctx); err != nil {
+		t.Fatal(err)
+	}
+	phase(t, "boot+install+tarball", t0)
+	return h, ctx
+}
+
+// nspawnctlBareHost boots a test host with nspawnctl installed, for
+// scenarios that bring their own root.
+func nspawnctlBareHost(t *testing.T) (*testhost.Host, context.Context) {
+	t.Helper()
 	testhost.SkipUnlessEnabled(t)
 	bin := testhost.NspawnctlBinary(t)
 	t0 := time.Now()
@@ -30,10 +43,7 @@ func nspawnctlHost(t *testing.T) (*testhost.Host, context.Context) {
 	if err := h.InstallNspawnctl(ctx, bin); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.PrepareWebTarball(ctx); err != nil {
-		t.Fatal(err)
-	}
-	phase(t, "boot+install+tarball", t0)
+	phase(t, "boot+install", t0)
 	return h, ctx
 }
 

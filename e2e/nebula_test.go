@@ -79,6 +79,7 @@ type nebStatus struct {
 	Groups    []string `json:"groups"`
 	Device    string   `json:"device"`
 	LinkAddrs []string `json:"link_addresses"`
+	Peers     string   `json:"peers"`
 }
 
 // nebSidecar is what the scenario learned about one running sidecar.
@@ -502,6 +503,10 @@ func nebGetStatus(t *testing.T, ctx context.Context, h *testhost.Host, name stri
 	var st nebStatus
 	if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
 		t.Fatalf("nebula status %s --json: %v: %s", name, err, r.Stdout)
+	}
+	// The peers note names the release the test host runs, whichever it is.
+	if v := strings.Fields(mustRun(t, ctx, h, "nebula", "-version")); len(v) < 2 || !strings.Contains(st.Peers, "nebula "+strings.TrimPrefix(v[1], "v")+" ") {
+		t.Errorf("nebula status %s: peers %q does not name the host's nebula (%q)", name, st.Peers, v)
 	}
 	return st
 }

@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -9,7 +10,6 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
+	"github.com/nspawnctl/nspawnctl/internal/crashpoint"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
@@ -50,8 +51,12 @@ type Manager struct {
 	// LinkAddrs lists a host link's IPv6 addresses, for the delegated
 	// prefixes status shows. Nil: status shows none.
 	LinkAddrs func(link string) ([]LinkAddr, error)
-	// Run runs an external program (tar, mmdebstrap) with its output shown to the user.
-	Run func(ctx context.Context, name string, args ...string) error
+	// Run runs an external program (tar, mmdebstrap) with stdin as its input
+	// (nil: none) and its output shown to the user (ExecRun in production).
+	Run func(ctx context.Context, stdin io.Reader, name string, args ...string) error
+	// Progress receives a tarball import's progress (bytes done of total),
+	// rewritten in place; nil when the user's output is not a terminal.
+	Progress io.Writer
 	// Out receives progress messages for the user.
 	Out io.Writer
 	// Now is the clock (time.Now in production).
@@ -118,7 +123,9 @@ type CreateOptions struct {
 	Ownership string
 	// Force replaces a machine that exists already (managed by the other path, or unmanaged).
 	Force bool
-	// Start starts the machine after creating it.
+	// Start says the caller starts the machine after Create, with
+	// StartCreated: the record stays marked incomplete until then, so that
+	// a create killed before or during the start is finished by a re-run.
 	Start bool
 	// ConfigFiles are recorded for status.
 	ConfigFiles []string
@@ -127,7 +134,16 @@ type CreateOptions struct {
 // Create makes machine name of a resolved configuration exist on the host:
 // root file system, artefacts, NAT definition and state record. A failure
 // part-way removes what this call made, so that nothing half-made is left.
+//
+// A kill part-way cannot undo anything, so before its first side effect
+// Create records what it is about to make (the record, marked Incomplete,
+// lists every file, the root if it creates one, the allocations). The next
+// create of the machine takes that record as its own and finishes the job;
+// remove deletes what it lists. With Start the mark stays until
+// StartCreated has started the machine, so that a create killed while
+// starting is finished too.
 func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts CreateOptions) (err error) {
+	crashpoint.Hit("create: begin")
 	rm := r.Machine(name)
 	if rm == nil {
 		return fmt.Errorf("machine %s is not in the configuration", name)
@@ -154,44 +170,70 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 
 	undo := &undoLog{}
 	defer func() {
-		if err != nil {
-			if uerr := undo.run(); uerr != nil {
+		if err != nil && !undo.committed {
+			switch uerr := undo.run(); {
+			case uerr != nil:
 				err = fmt.Errorf("%w; undoing the partial create also failed: %v (re-run the create to finish it)", err, uerr)
-			} else {
+			case prev != nil && prev.Incomplete:
+				err = fmt.Errorf("%w; what the interrupted create before this one made is still recorded: re-run the create to finish it, or nspawnctl remove %s to delete it", err, name)
+			default:
 				err = fmt.Errorf("%w; nothing of machine %s was left behind", err, name)
 			}
 		}
 	}()
 
-	rootCreated, err := m.provisionRoot(ctx, rm, undo)
-	if err != nil {
+	rec := m.newRecord(r, rm, prev, opts, overlay)
+	rootCreated := (prev != nil && prev.RootCreated) || m.createsRoot(rm)
+	// The intent: everything this create may leave, saved before any of it
+	// exists. Restoring prev (or deleting the record) is the last undo step,
+	// so an undo that is itself killed still leaves the intent behind.
+	intent := *rec
+	intent.Incomplete, intent.RootCreated = true, rootCreated
+	intent.Artifacts = prev.artifacts()
+	for _, a := range arts {
+		if m.recordArtifact(a, rootCreated, prev) && !intent.has(a.Path) {
+			intent.Artifacts = append(intent.Artifacts, ArtifactRecord{Path: a.Path, Symlink: a.Symlink, InRoot: a.InRoot})
+		}
+	}
+	if err := m.Store.Save(&intent); err != nil {
 		return err
 	}
-	if prev != nil && prev.RootCreated {
-		rootCreated = true
+	undo.add(func() error {
+		if prev != nil {
+			return m.Store.Save(prev)
+		}
+		return m.Store.Delete(name)
+	})
+	crashpoint.Hit("create: intent recorded")
+
+	if _, err := m.provisionRoot(ctx, rm, undo); err != nil {
+		return err
 	}
+	crashpoint.Hit("create: root in place")
 	var written []ArtifactRecord
 	for _, a := range arts {
-		changed, err := m.writeArtifact(a, undo)
-		if err != nil {
+		if err := atomicfile.RemoveLeftovers(m.host(a.Path)); err != nil {
 			return err
 		}
-		// Inside a root that was there before, a file that already had
-		// exactly this content (say, networkd enabled by the image) is not
-		// nspawnctl's to remove later. Host files are always recorded: a
-		// zone file another member wrote is shared, not foreign.
-		if a.InRoot && !changed && !rootCreated && !prev.has(a.Path) {
-			continue
+		if _, err := m.writeArtifact(a, undo); err != nil {
+			return err
 		}
-		written = append(written, ArtifactRecord{Path: a.Path, Symlink: a.Symlink, InRoot: a.InRoot})
+		if intent.has(a.Path) {
+			written = append(written, ArtifactRecord{Path: a.Path, Symlink: a.Symlink, InRoot: a.InRoot})
+		}
 	}
 	if prev != nil {
-		// Files the previous generation had and this one has not.
-		if err := m.removeStale(prev, written); err != nil {
+		// Files the previous generation (or the interrupted create) had
+		// and this one has not.
+		if err := m.removeStale(&intent, written); err != nil {
 			return err
 		}
 	}
+	crashpoint.Hit("create: files written")
 	nm := natMachine(r, rm)
+	if err := m.removeNATLeftovers(name); err != nil {
+		return err
+	}
 	if needsNAT(nm) {
 		if err := m.NAT.Save(nm); err != nil {
 			return fmt.Errorf("saving the NAT definition of %s: %w", name, err)
@@ -200,18 +242,69 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	} else if err := m.NAT.Delete(name); err != nil {
 		return err
 	}
+	crashpoint.Hit("create: NAT definition saved")
+	rec.Artifacts, rec.RootCreated, rec.Incomplete = written, rootCreated, opts.Start
+	if rec.Generation, err = m.Store.nextGeneration(name); err != nil {
+		return err
+	}
+	if err := m.Store.Save(rec); err != nil {
+		return err
+	}
+	crashpoint.Hit("create: record saved")
+	gen := &Generation{Number: rec.Generation, Time: m.now(), ConfigFiles: opts.ConfigFiles, Artifacts: arts, NAT: nm, Record: *rec}
+	if err := m.Store.SaveGeneration(name, gen); err != nil {
+		return err
+	}
+	undo.add(func() error { return m.Store.DeleteGeneration(name, gen.Number) })
+	crashpoint.Hit("create: generation saved")
+	if err := m.Units.Reload(ctx); err != nil {
+		return err
+	}
+	crashpoint.Hit("create: systemd reloaded")
+	if err := m.Networkd.Reload(ctx); err != nil {
+		m.logf("warning: %v", err)
+	}
+	crashpoint.Hit("create: networkd reloaded")
+	m.logf("created machine %s (%s network, host link %s)", name, rm.Mode, cmp.Or(rm.HostLink, "none"))
+	undo.commit()
+	return nil
+}
+
+// StartCreated starts a machine that Create made with Start set, and then
+// marks its create finished. The caller must not hold the state lock (the
+// unit's hooks take it); StartCreated takes it, waiting up to lockWait, only
+// to update the record.
+func (m *Manager) StartCreated(ctx context.Context, name string, lockWait time.Duration) error {
+	if err := m.Start(ctx, name); err != nil {
+		return fmt.Errorf("%w (machine %s is created; nspawnctl start %s retries the start)", err, name, name)
+	}
+	unlock, err := m.Store.Lock(lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	rec, err := m.Store.Load(name)
+	if err != nil || rec == nil || !rec.Incomplete {
+		return err
+	}
+	rec.Incomplete = false
+	return m.Store.Save(rec)
+}
+
+// newRecord is the state record a successful create of rm leaves, but for
+// what is known only once the files are written (Artifacts, RootCreated)
+// and the generation.
+func (m *Manager) newRecord(r *Resolved, rm *ResolvedMachine, prev *Record, opts CreateOptions, overlay netip.Prefix) *Record {
+	name := rm.Name
 	rec := &Record{
 		Name: name, Ownership: opts.Ownership, Created: m.now(), Updated: m.now(),
-		ConfigFiles: opts.ConfigFiles, Artifacts: written, Allocations: map[string]netip.Prefix{},
-		RootDir: rm.RootDir, RootCreated: rootCreated, Mode: rm.Mode, HostLink: rm.HostLink,
+		ConfigFiles: opts.ConfigFiles, Allocations: map[string]netip.Prefix{},
+		RootDir: rm.RootDir, Mode: rm.Mode, HostLink: rm.HostLink,
 		Zone: rm.Zone, Bridge: rm.Bridge, Autostart: rm.Spec.Autostart, Activation: rm.Spec.Activation,
 		DelegatedLink: delegatedLink(r, rm),
 	}
 	if prev != nil {
-		rec.Created = prev.Created
-	}
-	if rec.Generation, err = m.Store.nextGeneration(name); err != nil {
-		return err
+		rec.Created, rec.Generation = prev.Created, prev.Generation
 	}
 	for fam, p := range rm.Allocated {
 		rec.Allocations["machine/"+name+"/"+fam] = p
@@ -228,33 +321,43 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	for _, f := range rm.Forwards {
 		rec.Forwards = append(rec.Forwards, f.String())
 	}
-	rec.Masquerade = masqueradeLines(nm)
-	if err := m.Store.Save(rec); err != nil {
-		return err
+	rec.Masquerade = masqueradeLines(natMachine(r, rm))
+	return rec
+}
+
+// createsRoot reports whether this create will make rm's root: a tarball,
+// bootstrap or NixOS root that is not there yet.
+func (m *Manager) createsRoot(rm *ResolvedMachine) bool {
+	switch rm.RootKind {
+	case "tarball", "bootstrap", "nixos":
+		_, err := os.Lstat(m.host(rm.RootDir))
+		return errors.Is(err, fs.ErrNotExist)
 	}
-	undo.add(func() error {
-		if prev != nil {
-			return m.Store.Save(prev)
-		}
-		return m.Store.Delete(name)
-	})
-	gen := &Generation{Number: rec.Generation, Time: m.now(), ConfigFiles: opts.ConfigFiles, Artifacts: arts, NAT: nm, Record: *rec}
-	if err := m.Store.SaveGeneration(name, gen); err != nil {
-		return err
+	return false
+}
+
+// recordArtifact says whether a is nspawnctl's to remove later. Inside a
+// root that was there before, a file that already has exactly this content
+// (say, networkd enabled by the image) is not. Host files always are: a
+// zone file another member wrote is shared, not foreign.
+func (m *Manager) recordArtifact(a Artifact, rootCreated bool, prev *Record) bool {
+	return !a.InRoot || rootCreated || prev.has(a.Path) || !m.onDisk(a)
+}
+
+// onDisk reports whether a is on the host already, exactly (content and
+// mode, or link target), so that writing it changes nothing.
+func (m *Manager) onDisk(a Artifact) bool {
+	dst := m.host(a.Path)
+	if a.Symlink != "" {
+		cur, err := os.Readlink(dst)
+		return err == nil && cur == a.Symlink
 	}
-	undo.add(func() error { return m.Store.DeleteGeneration(name, gen.Number) })
-	if err := m.Units.Reload(ctx); err != nil {
-		return err
+	st, err := os.Lstat(dst)
+	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm() != os.FileMode(a.Mode).Perm() {
+		return false
 	}
-	if err := m.Networkd.Reload(ctx); err != nil {
-		m.logf("warning: %v", err)
-	}
-	m.logf("created machine %s (%s network, host link %s)", name, rm.Mode, cmp.Or(rm.HostLink, "none"))
-	undo.commit()
-	if opts.Start {
-		return m.Start(ctx, name)
-	}
-	return nil
+	old, err := os.ReadFile(dst)
+	return err == nil && bytes.Equal(old, a.Content)
 }
 
 // checkCreatable refuses to take over a machine that exists and is not ours
@@ -265,7 +368,7 @@ func (m *Manager) checkCreatable(ctx context.Context, rm *ResolvedMachine, prev 
 		if prev.Ownership != opts.Ownership && !opts.Force {
 			return fmt.Errorf("machine %s exists and is managed %sly (by nspawnctl %s); use --force to take it over", name, prev.Ownership, map[string]string{OwnerImperative: "create", OwnerDeclarative: "apply"}[prev.Ownership])
 		}
-		if prev.Ownership == OwnerImperative && opts.Ownership == OwnerImperative && !opts.Force {
+		if prev.Ownership == OwnerImperative && opts.Ownership == OwnerImperative && !opts.Force && !prev.Incomplete {
 			return fmt.Errorf("machine %s exists already; remove it first, or use --force to re-create it from this configuration", name)
 		}
 		return nil
@@ -299,6 +402,9 @@ func (m *Manager) writeArtifact(a Artifact, undo *undoLog) (bool, error) {
 	if st, err := os.Lstat(dst); err == nil {
 		oldMode = st.Mode().Perm()
 	}
+	if err := m.claimMissingDirs(a.Path); err != nil {
+		return false, err
+	}
 	var changed bool
 	var err error
 	if a.Symlink != "" {
@@ -326,7 +432,7 @@ func (m *Manager) writeArtifact(a Artifact, undo *undoLog) (bool, error) {
 			if err := removeIfExists(dst); err != nil {
 				return err
 			}
-			m.removeEmptyDir(a.Path) // MkdirAll may have made it for this file
+			m.removeEmptyDirs(a.Path) // MkdirAll may have made it for this file
 			return nil
 		}
 	})
@@ -362,20 +468,8 @@ func (m *Manager) removeArtifact(a ArtifactRecord) error {
 	if err := removeIfExists(p); err != nil {
 		return fmt.Errorf("removing %s: %w", a.Path, err)
 	}
-	m.removeEmptyDir(a.Path)
+	m.removeEmptyDirs(a.Path)
 	return nil
-}
-
-// removeEmptyDir removes the directory of an artefact at path when that is
-// a directory nspawnctl's writes create and it became empty: a unit's
-// drop-in or .wants directory, or /etc/systemd/nspawn (which Debian does not
-// ship, so the first create makes it and the last remove must take it away,
-// or a remove would leave something behind), or the .network.d drop-in
-// directory of an uplink's .network file (proxy NDP).
-func (m *Manager) removeEmptyDir(path string) {
-	if dir := filepath.Dir(path); strings.HasSuffix(dir, ".service.d") || strings.HasSuffix(dir, ".wants") || strings.HasSuffix(dir, ".network.d") || dir == NspawnDir {
-		_ = os.Remove(m.host(dir)) // only succeeds when empty
-	}
 }
 
 // provisionRoot makes sure the machine's root exists, creating it for
@@ -392,18 +486,19 @@ func (m *Manager) provisionRoot(ctx context.Context, rm *ResolvedMachine, undo *
 	case "image":
 		return false, fmt.Errorf("the image %s of machine %s does not exist", rm.RootDir, rm.Name)
 	}
-	tmp := filepath.Join(filepath.Dir(dst), "."+rm.Name+".nspawnctl-tmp")
-	if err := os.RemoveAll(tmp); err != nil {
-		return false, fmt.Errorf("removing a leftover %s: %w", tmp, err)
+	tmp := m.host(rootTempDir(rm.RootDir))
+	if err := removeRootTemp(tmp); err != nil {
+		return false, err
 	}
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return false, fmt.Errorf("creating %s: %w", tmp, err)
 	}
 	defer os.RemoveAll(tmp)
+	crashpoint.Hit("create: root's temporary directory made")
 	switch rm.RootKind {
 	case "tarball":
 		m.logf("importing %s into %s ...", spec.Tarball, rm.RootDir)
-		if err := m.Run(ctx, "tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", m.host(spec.Tarball), "-C", tmp); err != nil {
+		if err := m.importTarball(ctx, spec.Tarball, tmp); err != nil {
 			return false, fmt.Errorf("importing the tarball %s for machine %s: %w", spec.Tarball, rm.Name, err)
 		}
 	case "bootstrap":
@@ -414,7 +509,7 @@ func (m *Manager) provisionRoot(ctx context.Context, rm *ResolvedMachine, undo *
 			args = append(args, b.Mirror)
 		}
 		m.logf("bootstrapping %s (%s) for machine %s with mmdebstrap; this takes a minute ...", cmp.Or(b.Suite, "bookworm"), strings.Join(pkgs, " "), rm.Name)
-		if err := m.Run(ctx, "mmdebstrap", args...); err != nil {
+		if err := m.Run(ctx, nil, "mmdebstrap", args...); err != nil {
 			return false, fmt.Errorf("bootstrapping the root of machine %s: %w", rm.Name, err)
 		}
 	case "nixos":
@@ -431,6 +526,7 @@ func (m *Manager) provisionRoot(ctx context.Context, rm *ResolvedMachine, undo *
 			}
 		}
 	}
+	crashpoint.Hit("create: root filled")
 	if err := os.Rename(tmp, dst); err != nil {
 		return false, fmt.Errorf("moving the new root into place at %s: %w", rm.RootDir, err)
 	}
@@ -455,9 +551,11 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 	if err := m.Units.ResetFailed(ctx, unit); err != nil {
 		return err
 	}
+	crashpoint.Hit("start: asking systemd")
 	if err := m.Units.Start(ctx, unit); err != nil {
 		return fmt.Errorf("machine %s did not start: %w", name, err)
 	}
+	crashpoint.Hit("start: systemd started the unit")
 	m.logf("started machine %s", name)
 	if rec != nil && rec.Sidecar {
 		return m.waitSidecar(ctx, name)
@@ -557,6 +655,7 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 		}
 	}
 	_ = m.Units.ResetFailed(ctx, UnitName(name))
+	crashpoint.Hit("remove: stopped")
 	// Files inside the root go first: removing the root would take them anyway.
 	arts := append([]ArtifactRecord(nil), rec.Artifacts...)
 	sort.SliceStable(arts, func(i, j int) bool { return arts[i].InRoot && !arts[j].InRoot })
@@ -565,16 +664,26 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 		return err
 	}
 	for _, a := range arts {
+		// A killed write leaves a temporary file next to its target, also
+		// next to a shared file.
+		if err := atomicfile.RemoveLeftovers(m.host(a.Path)); err != nil {
+			return err
+		}
 		if shared[a.Path] {
 			continue // a zone or bridge file another machine still uses
 		}
 		if err := m.removeArtifact(a); err != nil {
 			return err
 		}
+		crashpoint.Hit("remove: removed " + a.Path)
 	}
 	if err := m.NAT.Delete(name); err != nil {
 		return err
 	}
+	if err := m.removeNATLeftovers(name); err != nil {
+		return err
+	}
+	crashpoint.Hit("remove: NAT definition deleted")
 	// The sidecar's key directory, emptied above; absent without a sidecar.
 	_ = os.Remove(m.host(nebula.Dir(name)))
 	if rec.RootCreated && !opts.KeepRoot {
@@ -582,11 +691,18 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 		if err := os.RemoveAll(m.host(rec.RootDir)); err != nil {
 			return fmt.Errorf("removing the root %s of machine %s: %w", rec.RootDir, name, err)
 		}
+		if err := m.forgetDirsUnder(rec.RootDir); err != nil {
+			return err
+		}
+		crashpoint.Hit("remove: root removed")
+	}
+	if rec.RootCreated {
+		// A create killed while it filled the root left its temporary directory.
+		if err := removeRootTemp(m.host(rootTempDir(rec.RootDir))); err != nil {
+			return err
+		}
 	}
 	if err := m.Store.DeleteGenerations(name); err != nil {
-		return err
-	}
-	if err := m.Store.Delete(name); err != nil {
 		return err
 	}
 	if err := m.Units.Reload(ctx); err != nil {
@@ -594,6 +710,12 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 	}
 	if err := m.Networkd.Reload(ctx); err != nil {
 		m.logf("warning: %v", err)
+	}
+	crashpoint.Hit("remove: systemd and networkd reloaded")
+	// The record goes last: until then a re-run of a killed remove finds
+	// the machine and finishes.
+	if err := m.Store.Delete(name); err != nil {
+		return err
 	}
 	m.logf("removed machine %s", name)
 	return nil
@@ -640,16 +762,4 @@ func (u *undoLog) run() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// ExecRun runs a program with its output going to out; it is Manager.Run in production.
-func ExecRun(out io.Writer) func(ctx context.Context, name string, args ...string) error {
-	return func(ctx context.Context, name string, args ...string) error {
-		cmd := exec.CommandContext(ctx, name, args...)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("%s failed: %w", name, err)
-		}
-		return nil
-	}
 }

@@ -3,6 +3,7 @@ package machine
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -66,7 +67,9 @@ func testManager(t *testing.T) (*Manager, *fakeUnits, fakeNATStore) {
 		FSRoot: root, Store: &Store{Dir: filepath.Join(root, "var/lib/nspawnctl")},
 		Units: units, Networkd: &fakeNetworkd{}, NAT: natStore,
 		Binary: "/usr/local/bin/nspawnctl", MachineID: testFacts.MachineID,
-		Run: func(context.Context, string, ...string) error { return errors.New("no external programs in this test") },
+		Run: func(context.Context, io.Reader, string, ...string) error {
+			return errors.New("no external programs in this test")
+		},
 	}
 	return m, units, natStore
 }

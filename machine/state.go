@@ -60,6 +60,18 @@ type Record struct {
 	Sidecar bool `json:"sidecar,omitempty"`
 	// Generation counts applied configurations (see generations).
 	Generation int `json:"generation"`
+	// Incomplete marks a create that has not finished (it was killed, or
+	// the machine did not start): the record lists everything the create
+	// may have made, so the next create finishes it and remove deletes it.
+	Incomplete bool `json:"incomplete,omitempty"`
+}
+
+// artifacts returns a copy of the record's artefacts; a nil record has none.
+func (r *Record) artifacts() []ArtifactRecord {
+	if r == nil {
+		return nil
+	}
+	return append([]ArtifactRecord(nil), r.Artifacts...)
 }
 
 // has reports whether the record lists an artefact at path; a nil record has none.
@@ -114,10 +126,14 @@ func (s *Store) Load(name string) (*Record, error) {
 	return &r, nil
 }
 
-// Save writes rec atomically.
+// Save writes rec atomically. The caller holds the state lock, so a
+// temporary file next to the record is a killed writer's, and goes.
 func (s *Store) Save(rec *Record) error {
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
+		return err
+	}
+	if err := atomicfile.RemoveLeftovers(s.path(rec.Name)); err != nil {
 		return err
 	}
 	_, err = atomicfile.Write(s.path(rec.Name), append(b, '\n'), 0o644)
@@ -129,7 +145,7 @@ func (s *Store) Delete(name string) error {
 	if err := os.Remove(s.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing state of machine %s: %w", name, err)
 	}
-	return nil
+	return atomicfile.RemoveLeftovers(s.path(name))
 }
 
 // List returns every record, sorted by name.

@@ -33,6 +33,9 @@ type Status struct {
 	DelegatedLink     string         `json:"delegated_link,omitempty"`
 	DelegatedPrefixes []netip.Prefix `json:"delegated_prefixes,omitempty"`
 	GlobalAddresses   []netip.Addr   `json:"global_addresses,omitempty"`
+	// Incomplete marks a create that did not finish (killed, or the
+	// machine did not start): re-run the create, or remove the machine.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // List returns the status of every managed machine and of every machine
@@ -50,7 +53,7 @@ func (m *Manager) List(ctx context.Context) ([]Status, error) {
 	for _, r := range running {
 		byName[r.Name] = r
 	}
-	var out []Status
+	out := []Status{} // JSON [] rather than null when there are none
 	for _, rec := range recs {
 		info, ok := byName[rec.Name]
 		delete(byName, rec.Name)
@@ -104,7 +107,7 @@ func (m *Manager) status(ctx context.Context, rec *Record, info MachineInfo, run
 		}
 	}
 	s.Forwards = append(s.Forwards, rec.Forwards...)
-	s.Autostart, s.RootDir, s.Generation = rec.Autostart, rec.RootDir, rec.Generation
+	s.Autostart, s.RootDir, s.Generation, s.Incomplete = rec.Autostart, rec.RootDir, rec.Generation, rec.Incomplete
 	if rec.DelegatedLink != "" {
 		s.DelegatedLink = rec.DelegatedLink
 		s.DelegatedPrefixes, s.GlobalAddresses = m.delegation(rec.DelegatedLink, s.Addresses)

@@ -9,6 +9,8 @@ import (
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
+
+	"github.com/nspawnctl/nspawnctl/internal/crashpoint"
 )
 
 // Units is what nspawnctl needs of the service manager. The real
@@ -94,6 +96,7 @@ func (u *SystemdUnits) job(ctx context.Context, verb, unit string, start func(*s
 	if err := u.call(ctx, func(c *sd.Conn) error { _, err := start(c, ch); return err }); err != nil {
 		return fmt.Errorf("%s %s: %w", verb, unit, err)
 	}
+	crashpoint.Hit(verb + " " + unit + ": job queued, systemd carries it out")
 	select {
 	case res := <-ch:
 		if res != "done" {

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/nspawnctl/nspawnctl/machine"
 	"github.com/nspawnctl/nspawnctl/nat"
@@ -74,9 +76,19 @@ func (a *app) manager(ctx context.Context, f *hostFlags) (*machine.Manager, func
 		HostPrefixes: hostPrefixes,
 		LinkAddrs:    machine.NetlinkLinkAddrs,
 		Run:          machine.ExecRun(a.stderr),
+		Progress:     a.terminal(),
 		Out:          a.stderr,
 	}
 	return m, func() { units.Close(); machined.Close() }, nil
+}
+
+// terminal returns stderr when it is a terminal, for progress lines that
+// rewrite themselves; nil otherwise, so logs and pipes get no noise.
+func (a *app) terminal() io.Writer {
+	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return f
+	}
+	return nil
 }
 
 // onHost returns a cobra RunE that connects to the host's systemd,
@@ -183,12 +195,12 @@ nothing behind.`,
 				unlock()
 				return withCode(exitInvalid, fmt.Errorf("the configuration has errors; nothing was created"))
 			}
-			err = m.Create(ctx, r, name, machine.CreateOptions{Ownership: machine.OwnerImperative, Force: force, ConfigFiles: files})
+			err = m.Create(ctx, r, name, machine.CreateOptions{Ownership: machine.OwnerImperative, Force: force, Start: start, ConfigFiles: files})
 			unlock() // the start below runs hooks that take the lock themselves
 			if err != nil || !start {
 				return err
 			}
-			return m.Start(ctx, name)
+			return m.StartCreated(ctx, name, lockWait)
 		},
 	}
 	hf.register(cmd)

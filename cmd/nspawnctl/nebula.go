@@ -250,6 +250,7 @@ func newNebulaStatusCmd(a *app) *cobra.Command {
 	var paths nebulaPaths
 	var asJSON bool
 	var timeout time.Duration
+	var binary string
 	cmd := &cobra.Command{
 		Use:   "status NAME [--json]",
 		Short: "Show machine NAME's overlay address, certificate expiry, sidecar and tun device",
@@ -258,9 +259,7 @@ func newNebulaStatusCmd(a *app) *cobra.Command {
 			name := args[0]
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			st := nebulaStatus{Machine: name, Sidecar: "unknown",
-				// Nebula 1.6 has no control socket; 1.12's local_api is not wired up yet.
-				Peers: "not available (nebula 1.6 has no control interface)"}
+			st := nebulaStatus{Machine: name, Sidecar: "unknown", Peers: nebulaPeersNote(ctx, name, binary)}
 			crt, err := os.ReadFile(paths.cert(name))
 			if errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("machine %s has no nebula sidecar (%s is missing); give it a nebula block and apply", name, paths.cert(name))
@@ -305,7 +304,22 @@ func newNebulaStatusCmd(a *app) *cobra.Command {
 	paths.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for systemd")
+	cmd.Flags().StringVar(&binary, "nebula", "", "the nebula binary the sidecar runs (default: nebula on PATH)")
 	return cmd
+}
+
+// nebulaPeersNote says why no peer list is shown, naming the nebula release
+// that runs the sidecar (binary, or the one on PATH).
+func nebulaPeersNote(ctx context.Context, machine, binary string) string {
+	var err error
+	if binary == "" {
+		binary, err = nebula.FindBinary()
+	}
+	var v nebula.Version
+	if err == nil {
+		v, err = nebula.DetectVersion(ctx, binary)
+	}
+	return nebula.PeersNote(machine, v, err)
 }
 
 // deviceFromConfig finds tun.dev in a config nspawnctl rendered (one JSON

@@ -57,6 +57,32 @@ func TestNebulaCAInit(t *testing.T) {
 	}
 }
 
+// writeNebulaMachine writes machine m1's sidecar files (address
+// 198.51.100.9/24, groups) under confRoot, with a CA in dir, made by the same
+// code apply uses.
+func writeNebulaMachine(t *testing.T, dir, confRoot string, groups []string) {
+	t.Helper()
+	caCrt, caKey, err := nebula.NewCA("t", time.Hour, nil, nil, time.Now(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "ca.crt"), caCrt, 0o600)
+	os.WriteFile(filepath.Join(dir, "ca.key"), caKey, 0o600)
+	cfg := &nebula.Config{Network: "t", CA: filepath.Join(dir, "ca.crt"), CAKey: filepath.Join(dir, "ca.key"), Groups: groups}
+	res, err := nebula.Artifacts(nebula.Request{Machine: "m1", Config: cfg, Address: netip.MustParsePrefix("198.51.100.9/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Files {
+		if f.InRoot {
+			continue
+		}
+		p := filepath.Join(confRoot, strings.TrimPrefix(f.Path, nebula.ConfigRoot))
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		os.WriteFile(p, f.Content, os.FileMode(f.Mode))
+	}
+}
+
 // prepare, status and cleanup against a process in its own network
 // namespace, as the netns unit runs them (with --leader instead of machined,
 // which this machine does not have).
@@ -73,26 +99,7 @@ func TestNebulaPrepareCleanup(t *testing.T) {
 	}
 	dir := t.TempDir()
 	confRoot, nsDir := filepath.Join(dir, "conf"), filepath.Join(dir, "netns")
-	// A machine's files, made by the same code apply uses.
-	caCrt, caKey, err := nebula.NewCA("t", time.Hour, nil, nil, time.Now(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "ca.crt"), caCrt, 0o600)
-	os.WriteFile(filepath.Join(dir, "ca.key"), caKey, 0o600)
-	cfg := &nebula.Config{Network: "t", CA: filepath.Join(dir, "ca.crt"), CAKey: filepath.Join(dir, "ca.key"), Groups: []string{"g"}}
-	res, err := nebula.Artifacts(nebula.Request{Machine: "m1", Config: cfg, Address: netip.MustParsePrefix("198.51.100.9/24")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range res.Files {
-		if f.InRoot {
-			continue
-		}
-		p := filepath.Join(confRoot, strings.TrimPrefix(f.Path, nebula.ConfigRoot))
-		os.MkdirAll(filepath.Dir(p), 0o700)
-		os.WriteFile(p, f.Content, os.FileMode(f.Mode))
-	}
+	writeNebulaMachine(t, dir, confRoot, []string{"g"})
 
 	holder := exec.Command("unshare", "--net", "--", "sleep", "60")
 	if err := holder.Start(); err != nil {

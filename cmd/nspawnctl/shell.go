@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"github.com/nspawnctl/nspawnctl/machine"
@@ -69,6 +70,12 @@ func (a *app) execIn(ctx context.Context, leader uint32, argv []string) error {
 	if err := c.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
+			// nsenter re-raises the signal its child died of, so a signal
+			// shows as nsenter's own death; report it as a shell does.
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				sig := ws.Signal()
+				return withCode(128+int(sig), fmt.Errorf("%s in machine was killed by signal %d (%s)", argv[0], int(sig), unix.SignalName(sig)))
+			}
 			return withCode(ee.ExitCode(), errors.New(""))
 		}
 		return fmt.Errorf("running %s in the machine: %w", argv[0], err)

@@ -36,7 +36,7 @@ func newListCmd(a *app) *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATE\tMANAGED\tNETWORK\tLINK\tADDRESSES\tFORWARDS")
 			for _, s := range list {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, dash(s.State), s.Managed, dash(network(s)), dash(s.HostLink), dash(joinAddrs(s)), dash(strings.Join(s.Forwards, ", ")))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, dash(s.State), managed(s), dash(network(s)), dash(s.HostLink), dash(joinAddrs(s)), dash(strings.Join(s.Forwards, ", ")))
 			}
 			return tw.Flush()
 		}),
@@ -68,7 +68,10 @@ func newStatusCmd(a *app) *cobra.Command {
 			row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, dash(v)) }
 			row("Machine", s.Name)
 			row("State", s.State)
-			row("Managed", s.Managed)
+			row("Managed", managed(s))
+			if s.Incomplete {
+				row("Note", "an earlier create of this machine did not finish; re-run it to finish, or nspawnctl remove "+s.Name)
+			}
 			if s.Leader != 0 {
 				row("Leader", fmt.Sprint(s.Leader))
 			}
@@ -99,6 +102,14 @@ func (a *app) writeJSON(v any) error {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// managed is the management of a machine, marked when its create did not finish.
+func managed(s machine.Status) string {
+	if s.Incomplete {
+		return s.Managed + " (incomplete)"
+	}
+	return s.Managed
 }
 
 func dash(s string) string {

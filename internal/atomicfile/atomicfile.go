@@ -1,6 +1,8 @@
 // Package atomicfile writes files so that readers see either the old or the
 // new content, never a half-written file: data goes to a temporary file in
-// the same directory, is synced, and is renamed over the target.
+// the same directory, is synced, and is renamed over the target. A process
+// killed between the two leaves the temporary file under a name that
+// RemoveLeftovers recognises, so the next run can take it away.
 package atomicfile
 
 import (
@@ -8,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/nspawnctl/nspawnctl/internal/crashpoint"
 )
 
 // Write replaces path with data and mode, creating parent directories (0755).
@@ -23,11 +27,12 @@ func Write(path string, data []byte, mode os.FileMode) (changed bool, err error)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, fmt.Errorf("creating directory %s: %w", dir, err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".nspawnctl-*")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempMarker+"*")
 	if err != nil {
 		return false, fmt.Errorf("writing %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op after the rename succeeded
+	crashpoint.Hit("atomicfile: created " + tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return false, fmt.Errorf("writing %s: %w", path, err)
@@ -43,9 +48,11 @@ func Write(path string, data []byte, mode os.FileMode) (changed bool, err error)
 	if err := tmp.Close(); err != nil {
 		return false, fmt.Errorf("writing %s: %w", path, err)
 	}
+	crashpoint.Hit("atomicfile: wrote " + tmp.Name())
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return false, fmt.Errorf("replacing %s: %w", path, err)
 	}
+	crashpoint.Hit("atomicfile: renamed to " + path)
 	return true, nil
 }
 
@@ -59,11 +66,12 @@ func Symlink(target, path string) (changed bool, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, fmt.Errorf("creating directory %s: %w", dir, err)
 	}
-	tmp := filepath.Join(dir, "."+filepath.Base(path)+".nspawnctl-link")
+	tmp := filepath.Join(dir, "."+filepath.Base(path)+tempMarker+"link")
 	_ = os.Remove(tmp)
 	if err := os.Symlink(target, tmp); err != nil {
 		return false, fmt.Errorf("linking %s: %w", path, err)
 	}
+	crashpoint.Hit("atomicfile: linked " + tmp)
 	if err := os.Rename(tmp, path); err != nil {
 		_ = os.Remove(tmp)
 		return false, fmt.Errorf("linking %s: %w", path, err)

@@ -1,0 +1,29 @@
+package machine
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+)
+
+// noMachines is machined with nothing registered.
+type noMachines struct{ Machines }
+
+func (noMachines) List(context.Context) ([]MachineInfo, error) { return nil, nil }
+
+// An empty list encodes as [] (what list --json prints), not null.
+func TestListEmptyIsEmptyArray(t *testing.T) {
+	m, _, _ := testManager(t)
+	m.Machines = noMachines{}
+	list, err := m.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != "[]" {
+		t.Errorf("list of no machines encodes as %s, want []", b)
+	}
+}
