@@ -5,6 +5,8 @@
 set -eu
 
 packages="mmdebstrap systemd-container iproute2 curl nftables busybox-static util-linux ca-certificates debian-archive-keyring kea-dhcp6-server"
+# nix-instantiate: TestNixOSBootOrder evaluates the NixOS module's units.
+packages="$packages nix-bin"
 
 missing=""
 for p in $packages; do

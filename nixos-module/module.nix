@@ -32,6 +32,23 @@ let
   # networkd pass-through: { Section = { Key = value or [ values ]; }; }.
   raw = description: mkOption { type = types.attrsOf (types.attrsOf types.anything); default = { }; inherit description; };
   ruleValue = types.either types.bool types.str;
+  # One networkd key's value, as NixOS' systemd.network.networks sections take
+  # it (a list repeats the key).
+  networkdAtom = types.oneOf [ types.bool types.int types.str ];
+  networkdValue = types.either networkdAtom (types.listOf networkdAtom);
+  networkdSection = description: mkOption { type = types.attrsOf networkdValue; default = { }; inherit description; };
+  # The spellings of NixOS' systemd.network.networks (python-nixos-nspawn
+  # passes hostNetworkConfig/containerNetworkConfig and its zones' network
+  # config there): sections as options, and any other capitalised name as a
+  # [Network] key (freeformType; translate.nix refuses lower-case ones).
+  networkdSpellings = {
+    freeformType = types.attrsOf networkdValue;
+    options = {
+      networkConfig = networkdSection "[Network] keys (same as extra.Network).";
+      linkConfig = networkdSection "[Link] keys (same as extra.Link).";
+      dhcpServerConfig = networkdSection "[DHCPServer] keys (same as extra.DHCPServer).";
+    };
+  };
   masqueradeType = types.either types.bool (types.enum [ "ipv4" "ipv6" "both" "no" ]);
 
   # --- nested blocks ------------------------------------------------------
@@ -82,8 +99,12 @@ let
 
   ipv6PrefixOptions = {
     options = {
-      prefix = mkOption { type = types.str; description = "The prefix to announce on the link."; };
+      prefix = optional types.str "The prefix to announce on the link.";
       assign = optional types.bool "Also give the host side an address from it.";
+      # networkd's and NixOS' spellings of the same ([IPv6Prefix] Prefix=, Assign=).
+      Prefix = optional types.str "networkd's spelling of prefix.";
+      Assign = optional (types.either types.bool types.str) "networkd's spelling of assign (a bool, or yes/no).";
+      ipv6PrefixConfig = optional (types.attrsOf types.anything) "Older NixOS spelling: { Prefix; Assign; }.";
     };
   };
 
@@ -95,6 +116,7 @@ let
   };
 
   hostNetworkOptions = {
+    imports = [ networkdSpellings ];
     options = {
       address = list "Host side addresses in CIDR form (empty: allocated from the pool).";
       pool = optional types.str "IPv4 pool a /28 is allocated from.";
@@ -108,16 +130,14 @@ let
       dhcpServer = optional types.bool "Run networkd's DHCPv4 server on the link (default true).";
       prefixDelegation = optional prefixDelegationType "Take a subnet of an uplink's DHCPv6 prefix delegation.";
       proxyNdp = list "Uplinks on which the container's IPv6 addresses are answered by proxy NDP.";
+      proxyNDP = list "python-nixos-nspawn's spelling of proxyNdp.";
+      Address = list "networkd's spelling of address.";
       extra = raw "Raw networkd sections merged into the host side's .network file.";
-      networkConfig = mkOption {
-        type = types.attrsOf types.anything;
-        default = { };
-        description = "Raw [Network] keys, as in python-nixos-nspawn (same as extra.Network).";
-      };
     };
   };
 
   containerNetworkOptions = {
+    imports = [ networkdSpellings ];
     options = {
       address = list "Static container addresses (empty: the allocated address, or DHCP).";
       gateway = list "Default gateways (empty: the host side).";
@@ -125,12 +145,12 @@ let
       dns = list "DNS servers for the container.";
       llmnr = optional types.bool "LLMNR= on the link (default yes).";
       mdns = optional types.bool "MulticastDNS= on the link (default no).";
+      multicastDNS = optional types.bool "networkd's spelling of mdns.";
+      multicastDns = optional types.bool "Another spelling of mdns.";
+      Address = list "networkd's spelling of address.";
+      Gateway = list "networkd's spelling of gateway.";
+      DNS = list "networkd's spelling of dns.";
       extra = raw "Raw networkd sections merged into the container's .network file.";
-      networkConfig = mkOption {
-        type = types.attrsOf types.anything;
-        default = { };
-        description = "Raw [Network] keys, as in python-nixos-nspawn (same as extra.Network).";
-      };
     };
   };
 
@@ -192,6 +212,25 @@ let
     timeoutStartSec = "timeoutStart";
     timeoutStopSec = "timeoutStop";
     additionalCapabilities = "capabilities";
+    macvlans = "macvlan";
+    hostBridge = "bridge";
+  };
+
+  # nixpkgs containers.<name> options that this module maps onto the
+  # options above (in the machine's `config` below) or onto NixOS' own unit
+  # tree (allowedDevices); translate.nix never sees them.
+  compatOptions = [
+    "hostAddress" "localAddress" "hostAddress6" "localAddress6"
+    "privateNetwork" "enableTun" "allowedDevices" "mountDaemonSocket"
+  ] ++ lib.attrNames unsupported;
+
+  # nixpkgs and python-nixos-nspawn options nspawnctl has no equivalent for:
+  # declared (hidden) so that a migrated definition fails with this reason
+  # and an alternative instead of "does not exist".
+  unsupported = {
+    tmpfs = "nspawnctl has no tmpfs setting yet (it would be TemporaryFileSystem= in the .nspawn file nspawnctl writes); bind a host directory instead, or remove it";
+    extraFlags = "nspawnctl owns systemd-nspawn's command line; use the options that become .nspawn settings (bind, bindReadOnly, capabilities, privateUsers, ...) instead";
+    credentials = "nspawnctl has no credentials setting yet (systemd-nspawn takes credentials only as --load-credential=/--set-credential= flags); bind the file read-only (bindReadOnly) instead";
   };
 
   machineOptions = { name, config, options, ... }: {
@@ -256,13 +295,24 @@ let
       environment = mkOption { type = types.attrsOf types.str; default = { }; description = "Environment of the container's init or command."; };
       capabilities = list "Capabilities added to the bounding set.";
       dropCapabilities = list "Capabilities removed from the bounding set.";
-      systemCallFilter = list "SystemCallFilter= groups and calls.";
+      systemCallFilter = mkOption {
+        type = types.either types.str (types.listOf types.str);
+        default = [ ];
+        description = "SystemCallFilter= groups and calls (a string is one entry, as python-nixos-nspawn writes it).";
+      };
+      userNamespacing = optional types.bool "python-nixos-nspawn's switch: true is privateUsers = \"pick\", false is \"no\".";
       limits = optional (types.submodule limitsOptions) "Resource limits of the container's unit.";
       autoStart = optional types.bool "Start the machine at boot (machines.target).";
       timeoutStart = optional types.str "Start timeout, a systemd time span (e.g. \"2min\").";
       timeoutStop = optional types.str "Stop timeout, a systemd time span.";
-      activation = optional (types.enum [ "auto" "restart" "reload" "none" "dynamic" ]) ''
+      activation = optional (types.either activationStrategy (types.submodule {
+        options = {
+          strategy = optional activationStrategy "As activation itself.";
+          autoStart = optional types.bool "As autoStart.";
+        };
+      })) ''
         How an apply takes effect on a running machine; "dynamic" (python-nixos-nspawn) is "auto".
+        python-nixos-nspawn's `{ strategy; autoStart; }` is accepted too.
       '';
 
       networkMode = optional (types.enum [ "veth" "zone" "bridge" "macvlan" "ipvlan" "host" "none" ]) "network.mode (default: derived, else veth).";
@@ -279,6 +329,41 @@ let
       };
       nebula = optional (types.submodule nebulaOptions) "A Nebula mesh sidecar.";
 
+      # --- nixpkgs containers.<name> options (compatOptions) ---
+      privateNetwork = optional types.bool ''
+        nixpkgs' meaning: false shares the host's network (networkMode = "host"), true gives the
+        container its own veth link. Unlike nixpkgs (default false), nspawnctl's default is a
+        private veth link; leave it null for that.
+      '';
+      hostAddress = optional types.str "IPv4 address of the host side of the veth link (nixpkgs): hostNetworkConfig.address.";
+      localAddress = optional types.str "IPv4 address of the container (nixpkgs): containerNetworkConfig.address.";
+      hostAddress6 = optional types.str "IPv6 address of the host side (nixpkgs).";
+      localAddress6 = optional types.str "IPv6 address of the container (nixpkgs).";
+      enableTun = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Let the container create tun/tap devices (nixpkgs): adds CAP_NET_ADMIN; systemd-nspawn@.service already allows /dev/net/tun.";
+      };
+      allowedDevices = mkOption {
+        type = types.listOf (types.submodule {
+          options = {
+            node = mkOption { type = types.str; example = "/dev/net/tun"; description = "Device node or class (DeviceAllow=)."; };
+            modifier = mkOption { type = types.strMatching "[rwm]+"; example = "rw"; description = "r, w and/or m."; };
+          };
+        });
+        default = [ ];
+        description = "DeviceAllow= entries added to the container's unit (nixpkgs); bind the node in as well if nspawn does not create it.";
+      };
+      # Refused with a reason (see unsupported); hidden from the documentation.
+      tmpfs = unsupportedOption;
+      extraFlags = unsupportedOption;
+      credentials = unsupportedOption;
+      mountDaemonSocket = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Bind the host's nix daemon socket read-only into the container, so that `nix` inside uses the host's daemon (NIX_REMOTE=daemon).";
+      };
+
       extraConfig = mkOption {
         type = types.attrsOf types.anything;
         default = { };
@@ -286,14 +371,84 @@ let
       };
     };
 
-    config = {
-      root = mkIf options.config.isDefined { nixosSystem = config.config.system.build.toplevel; };
-    };
+    config = mkMerge [
+      { root = mkIf options.config.isDefined { nixosSystem = config.config.system.build.toplevel; }; }
+      (mkIf (config.privateNetwork == false) { networkMode = "host"; })
+      (mkIf (config.hostAddress != null || config.hostAddress6 != null) {
+        hostNetworkConfig.address = lib.filter (a: a != null) [
+          (withPrefix config.hostAddress config.localAddress)
+          (withPrefix config.hostAddress6 config.localAddress6)
+        ];
+      })
+      (mkIf (config.localAddress != null || config.localAddress6 != null) {
+        containerNetworkConfig.address = lib.filter (a: a != null) [
+          (withPrefix config.localAddress config.hostAddress)
+          (withPrefix config.localAddress6 config.hostAddress6)
+        ];
+      })
+      (mkIf config.enableTun { capabilities = [ "CAP_NET_ADMIN" ]; })
+      (mkIf config.mountDaemonSocket { bindReadOnly = [ daemonSocket ]; })
+    ];
   };
+
+  unsupportedOption = mkOption { type = types.anything; default = null; visible = false; description = "Not supported (see the assertion)."; };
+
+  activationStrategy = types.enum [ "auto" "restart" "reload" "none" "dynamic" ];
+  daemonSocket = "/nix/var/nix/daemon-socket";
+
+  # nixpkgs' hostAddress/localAddress are plain addresses of a point-to-point
+  # pair (a /32 or /128 each, with a route to the other); nspawnctl's links
+  # share a subnet, of at least two addresses besides the IPv4 network and
+  # broadcast addresses. An address without a prefix length gets the longest
+  # prefix that holds both ends (10.231.136.1 and .2: /30), at most /30
+  # (/126), and shorter while an end would be the IPv4 subnet's first or last
+  # address; so the routes are the same. One end alone: /30 (/126). An
+  # address with a prefix length is kept, and gives the other end its length.
+  withPrefix = addr: peer:
+    let
+      v6 = lib.hasInfix ":" addr;
+      other = if peer == null then addr else lib.head (lib.splitString "/" peer);
+      longest = if v6 then 126 else 30;
+      common = lib.min longest (commonPrefix addr other);
+    in
+    if addr == null then null
+    else if lib.hasInfix "/" addr then addr
+    # The other end's prefix length says how large the subnet is.
+    else if peer != null && lib.hasInfix "/" peer then "${addr}/${lib.last (lib.splitString "/" peer)}"
+    else "${addr}/${toString (if v6 then common else fitIPv4 (ipv4Int addr) (ipv4Int other) common)}";
+
+  ipv4Int = x: lib.foldl' (acc: o: acc * 256 + lib.toInt o) 0 (lib.splitString "." x);
+  pow2 = n: if n == 0 then 1 else 2 * pow2 (n - 1);
+  # The longest prefix, from p down, in which neither a nor b is the
+  # subnet's network or broadcast address.
+  fitIPv4 = a: b: p:
+    let size = pow2 (32 - p); edge = x: lib.mod x size == 0 || lib.mod x size == size - 1; in
+    if p > 0 && (edge a || edge b) then fitIPv4 a b (p - 1) else p;
+
+  # The number of leading bits two addresses of one family share.
+  commonPrefix = a: b:
+    let
+      v6 = lib.hasInfix ":" a;
+      groups = x:
+        if v6 then map lib.fromHexString (lib.splitString ":" (lib.network.ipv6.fromString x).address)
+        else map lib.toInt (lib.splitString "." x);
+      width = if v6 then 16 else 8;
+      # Leading equal bits of one group pair.
+      equalBits = x: y:
+        let d = lib.bitXor x y; count = n: v: if v == 0 then n else count (n - 1) (v / 2); in
+        count width d;
+      go = xs: ys:
+        if xs == [ ] then 0
+        else let e = equalBits (lib.head xs) (lib.head ys); in
+          if e < width then e else width + go (lib.tail xs) (lib.tail ys);
+    in
+    if lib.hasInfix ":" b != v6 then throw "nspawnctl: ${a} and ${b} are not of the same address family"
+    else go (groups a) (groups b);
 
   # The base of every NixOS container: what a system booted by nspawn with
   # the host's /nix/store, managed by nspawnctl, needs.
   guestModule = name: mcfg: { options, ... }: {
+    _file = "${toString ./module.nix} (the base module of services.nspawnctl.machines.${name}.config)";
     config = {
       nixpkgs =
         if options.nixpkgs ? hostPlatform
@@ -305,7 +460,13 @@ let
       # networkd the container side, from containerNetworkConfig.
       networking.useNetworkd = mkDefault true;
       networking.useDHCP = false;
-      networking.useHostResolvConf = mkDefault false;
+      # nixpkgs' container profile (container-config.nix) sets
+      # useHostResolvConf = mkDefault true for every container; here the
+      # container has its own link and resolved, which refuses a copied
+      # resolv.conf (resolved.nix's assertion). A second mkDefault would
+      # conflict with nixpkgs', so this is one step stronger than mkDefault
+      # and still weaker than a plain definition in the user's config.
+      networking.useHostResolvConf = lib.mkOverride 900 false;
       services.resolved.enable = mkDefault true;
       systemd.network.networks."20-nspawnctl-host0" = guestNetwork mcfg;
     };
@@ -319,30 +480,45 @@ let
   guestNetwork = mcfg:
     let
       c = mcfg.containerNetworkConfig;
-      static = c != null && c.address != [ ];
+      h = mcfg.hostNetworkConfig;
+      # Every spelling the option set has (translate.nix resolves the same
+      # aliases for the HCL document).
+      given = f: alt: if c == null then [ ] else c.${f} ++ c.${alt};
+      firstSet = names: lib.findFirst (v: v != null) null (map (n: if c == null then null else c.${n}) names);
+      address = given "address" "Address";
+      static = address != [ ];
+      # A static container address has no DHCP lease to bring a default
+      # route: as nspawnctl does for other roots, the gateway is the host
+      # side of the link.
+      hostSide = if h == null then [ ] else map (a: lib.head (lib.splitString "/" a)) (h.address ++ h.Address);
+      gateway = let g = given "gateway" "Gateway"; in if g == [ ] && static then hostSide else g;
       dhcp = if c != null && c.dhcp != null then (if builtins.isBool c.dhcp then (if c.dhcp then "yes" else "no") else c.dhcp)
              else if static then "no" else "yes";
+      mdns = firstSet [ "mdns" "multicastDNS" "multicastDns" ];
+      freeKeys = if c == null then { } else lib.filterAttrs (n: _: builtins.match "[A-Z].*" n != null && !(builtins.elem n [ "Address" "Gateway" "DNS" ])) (removeAttrs c [ "_module" ]);
     in
     {
       matchConfig = {
         Virtualization = "container";
         Name = "host0 mv-* iv-*";
       };
-      address = if static then c.address else [ ];
-      gateway = if c != null then c.gateway else [ ];
-      dns = if c != null then c.dns else [ ];
+      address = address;
+      inherit gateway;
+      dns = given "dns" "DNS";
       networkConfig = lib.mapAttrs (_: mkDefault) {
         DHCP = dhcp;
         IPv6AcceptRA = true;
         LinkLocalAddressing = "yes";
         LLMNR = if c != null && c.llmnr != null then c.llmnr else true;
-        MulticastDNS = if c != null && c.mdns != null then c.mdns else false;
-      } // (if c != null then c.networkConfig else { });
+        MulticastDNS = if mdns != null then mdns else false;
+      } // (if c != null then c.networkConfig // freeKeys else { });
+      linkConfig = if c != null then c.linkConfig else { };
     };
 
   # --- zones, bridges, defaults ------------------------------------------
 
   zoneOptions = {
+    imports = [ networkdSpellings ];
     options = {
       enable = mkOption { type = types.bool; default = true; description = "Whether this zone is part of the configuration."; };
       address = list "The zone bridge's addresses (empty: a /24 from the pool).";
@@ -353,12 +529,10 @@ let
       mdns = optional types.bool "mDNS on the zone (default false).";
       masquerade = optional masqueradeType "IPMasquerade= (true means both; default both).";
       prefixDelegation = optional prefixDelegationType "Give the zone a subnet of an uplink's DHCPv6 prefix delegation.";
+      multicastDNS = optional types.bool "networkd's spelling of mdns.";
+      multicastDns = optional types.bool "Another spelling of mdns.";
+      Address = list "networkd's spelling of address.";
       extra = raw "Raw networkd sections merged into vz-ZONE's .network file.";
-      networkConfig = mkOption {
-        type = types.attrsOf types.anything;
-        default = { };
-        description = "Raw [Network] keys, as python-nixos-nspawn's zones take them (same as extra.Network).";
-      };
     };
   };
 
@@ -399,13 +573,30 @@ let
   # Only the options translate.nix knows; module-only ones (config, nixpkgs,
   # specialArgs) are ignored there, and `config` has become root.nixosSystem.
   document = translate {
-    machines = lib.mapAttrs (_: m: removeAttrs m (lib.attrNames machineAliases)) cfg.machines;
+    machines = lib.mapAttrs (_: m: removeAttrs m (lib.attrNames machineAliases ++ compatOptions)) cfg.machines;
     inherit (cfg) zones bridges defaults;
   };
-  configFile = pkgs.writeText "nspawnctl-nixos.hcl.json" (builtins.toJSON document);
+  # Pretty-printed (nixpkgs' formats.json runs jq), so that nspawnctl's
+  # diagnostics point at a line of their own.
+  configFile = (pkgs.formats.json { }).generate "nspawnctl-nixos.hcl.json" document;
 
   enabledMachines = lib.filterAttrs (_: m: m.enable) cfg.machines;
-  autostarted = lib.attrNames (lib.filterAttrs (_: m: m.autoStart == true) enabledMachines);
+  # autoStart as translate.nix reads it: also python-nixos-nspawn's
+  # activation.autoStart.
+  autostarts = m: m.autoStart == true || (builtins.isAttrs m.activation && m.activation.autoStart == true);
+  autostarted = lib.attrNames (lib.filterAttrs (_: autostarts) enabledMachines);
+
+  # A root that apply fetches (mmdebstrap, or a tarball given as a URL) needs
+  # the network on the first boot that creates it.
+  fetchesRoot = m: m.root != null && (m.root.bootstrap != null || (m.root.tarball != null && builtins.match "[a-z]+://.*" m.root.tarball != null));
+  needsNetworkOnline = lib.any fetchesRoot (lib.attrValues enabledMachines);
+
+  # The build-time check: nspawnctl's own validation of the generated
+  # configuration, in a derivation that system.checks pulls into
+  # `nixos-rebuild build`. It needs no host: the machine id (from which only
+  # the ULA prefix and MAC addresses are derived) is a fixed one.
+  validateCommand = "${cfg.package}/bin/nspawnctl validate --machine-id 00000000000000000000000000000001 ${configFile} > $out";
+  validateCheck = pkgs.runCommand "nspawnctl-validate" { } validateCommand;
 
   # Unit hooks call nspawnctl through the system profile, so that a package
   # update does not change every rendered drop-in (and restart containers).
@@ -464,6 +655,16 @@ in
       '';
     };
 
+    checkConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Run `nspawnctl validate` on the generated configuration when the system is built
+        (a system.checks derivation), so that `nixos-rebuild build` stops with nspawnctl's
+        diagnostic instead of nspawnctl-apply.service failing after a switch.
+      '';
+    };
+
     configFile = mkOption {
       type = types.path;
       readOnly = true;
@@ -481,6 +682,14 @@ in
             assertion = !(m.path != null && m.root != null);
             message = "services.nspawnctl.machines.${name}: set one of config, path and root (config sets root.nixosSystem).";
           }
+        ]
+        ++ lib.mapAttrsToList
+          (option: reason: {
+            assertion = lib.elem m.${option} [ null [ ] { } ];
+            message = "services.nspawnctl.machines.${name}.${option}: ${reason}.";
+          })
+          unsupported
+        ++ [
           {
             assertion = !(m.zone != null && m.hostNetworkConfig != null);
             message = "services.nspawnctl.machines.${name}: zone and hostNetworkConfig cannot be combined (a zone's host side is the zone's).";
@@ -497,6 +706,8 @@ in
           message = "services.nspawnctl: add \"mymachines\" to system.nssDatabases.hosts so container names resolve on the host.";
         }
       ];
+
+      system.checks = mkIf cfg.checkConfig [ validateCheck ];
 
       environment.systemPackages = [ cfg.package ];
       environment.etc."nspawnctl/nixos.hcl.json".source = configFile;
@@ -518,9 +729,8 @@ in
 
       networking.firewall.trustedInterfaces = mkIf cfg.trustContainerInterfaces containerInterfaces;
 
-      # Autostart through machines.target, in NixOS' own unit tree (nspawnctl
-      # cannot add links to the read-only /etc/systemd/system on NixOS).
-      systemd.targets.machines.wants = map (n: "systemd-nspawn@${n}.service") autostarted;
+      # machines.target at boot, as nixpkgs' nspawn.nix has it; autostarted
+      # machines come through nspawnctl-autostart (below).
       systemd.targets.multi-user.wants = [ "machines.target" ];
 
       systemd.services.nspawnctl-apply = {
@@ -528,8 +738,11 @@ in
         documentation = [ "https://github.com/nspawnctl/nspawnctl" ];
         wantedBy = [ "multi-user.target" "machines.target" ];
         before = [ "machines.target" ];
-        wants = [ "network.target" "systemd-networkd.service" ];
-        after = [ "network.target" "systemd-networkd.service" "dbus.service" "systemd-machined.service" "nftables.service" ];
+        # A bootstrap or a tarball download on the first boot needs the
+        # network up, not just networkd started.
+        wants = [ "network.target" "systemd-networkd.service" ] ++ lib.optional needsNetworkOnline "network-online.target";
+        after = [ "network.target" "systemd-networkd.service" "dbus.service" "systemd-machined.service" "nftables.service" ]
+          ++ lib.optional needsNetworkOnline "network-online.target";
         # A changed configuration (or package) restarts this unit on
         # `nixos-rebuild switch`: that is the "apply on activation".
         restartTriggers = [ configFile ];
@@ -565,6 +778,47 @@ in
           ExecReload = "${cfg.package}/bin/nspawnctl nat restore";
         };
       };
+    }
+    {
+      # Autostart at boot. nspawnctl's drop-ins (limits, NAT hooks, a root
+      # outside /var/lib/machines) live in /run/systemd/system (unitDir),
+      # which is empty after a reboot until apply has written them and
+      # reloaded systemd; a container that machines.target started beside
+      # apply would run once without them and then be restarted by apply.
+      # So the containers are started by this unit, after apply has
+      # finished. Not by ordering systemd-nspawn@NAME itself after apply:
+      # apply starts (and restarts) machines and waits for the job, and a job
+      # ordered after the running apply would wait for apply in turn, a
+      # deadlock at every first start or restart. --no-block: the boot does
+      # not wait for the containers, whose own units report failures.
+      # restartIfChanged = false: it runs at boot (and when first added);
+      # on a switch, apply itself starts newly created autostarted machines.
+      systemd.services.nspawnctl-autostart = mkIf (autostarted != [ ]) {
+        description = "Start the autostarted systemd-nspawn containers after nspawnctl apply";
+        wantedBy = [ "machines.target" ];
+        before = [ "machines.target" ];
+        wants = [ "nspawnctl-apply.service" ];
+        after = [ "nspawnctl-apply.service" ];
+        restartIfChanged = false;
+        serviceConfig = {
+          Type = "oneshot";
+          RemainAfterExit = true;
+          ExecStart = lib.escapeShellArgs ([ "${config.systemd.package}/bin/systemctl" "start" "--no-block" ]
+            ++ map (n: "systemd-nspawn@${n}.service") autostarted);
+        };
+      };
+    }
+    {
+      # nixpkgs' allowedDevices: DeviceAllow= in a drop-in of the machine's
+      # unit in NixOS' own unit tree (an instance of a template unit is a
+      # drop-in, overrideStrategy, as nixpkgs documents for
+      # systemd-nspawn@NAME).
+      systemd.services = lib.mapAttrs'
+        (name: m: lib.nameValuePair "systemd-nspawn@${name}" {
+          overrideStrategy = "asDropin";
+          serviceConfig.DeviceAllow = map (d: "${d.node} ${d.modifier}") m.allowedDevices;
+        })
+        (lib.filterAttrs (_: m: m.allowedDevices != [ ]) enabledMachines);
     }
   ]);
 }

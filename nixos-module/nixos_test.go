@@ -22,8 +22,9 @@ import (
 	"github.com/nspawnctl/nspawnctl/zones"
 )
 
-// The tests in this file need Debian's nix-bin (nix-instantiate); nixpkgs is
-// not needed, because translate.nix uses builtins only. Without
+// The tests in this file need Debian's nix-bin (nix-instantiate); most need
+// no nixpkgs, because translate.nix uses builtins only (module-options.nix
+// uses the vendored nixpkgs lib, as module_test.go does). Without
 // nix-instantiate they skip with a message saying so.
 //
 //   tests/NAME.nix         an option set of services.nspawnctl (what a user writes)
@@ -31,8 +32,8 @@ import (
 //   testdata/NAME.hcl.json golden: translate.nix's output, as the module writes it
 //   tests/invalid/NAME.nix option sets translate.nix must refuse; line 1 is
 //                          "# error: TEXT", TEXT being part of the expected message
-//   tests/module-options.nix evaluates module.nix's option declarations with a
-//                          stub lib, so module.nix and translate.nix cannot drift
+//   tests/module-options.nix evaluates module.nix's options with nixpkgs' lib,
+//                          so module.nix and translate.nix cannot drift
 
 const (
 	testsDir    = "tests"
@@ -253,26 +254,32 @@ func TestTranslateMatchesHCL(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden.Check(t, filepath.Join(goldenDir, s.name+".hcl.json"), doc)
-
-			hclSrc, err := os.ReadFile(s.hcl)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := render(t, s.hcl, hclSrc)
-			got := render(t, s.name+".hcl.json", doc)
-			if a, b := listing(want), listing(got); a != b {
-				t.Fatalf("the artefacts of %s (-) and of the translation of %s (+) differ:\n%s", s.hcl, s.nix, golden.Diff(a, b))
-			}
-			wantByPath := map[string]machine.Artifact{}
-			for _, a := range want {
-				wantByPath[a.Path] = a
-			}
-			for _, a := range got {
-				if w := wantByPath[a.Path]; !bytes.Equal(w.Content, a.Content) {
-					t.Errorf("%s differs between %s (-) and the translation of %s (+):\n%s", a.Path, s.hcl, s.nix, golden.Diff(string(w.Content), string(a.Content)))
-				}
-			}
+			matchesTwin(t, s.hcl, "the translation of "+s.nix, doc)
 		})
+	}
+}
+
+// matchesTwin renders the HCL file twin and the JSON document doc (made by
+// what) and fails unless both give the same artefacts, byte for byte.
+func matchesTwin(t *testing.T, twin, what string, doc []byte) {
+	t.Helper()
+	hclSrc, err := os.ReadFile(twin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := render(t, twin, hclSrc)
+	got := render(t, "nixos.hcl.json", doc)
+	if a, b := listing(want), listing(got); a != b {
+		t.Fatalf("the artefacts of %s (-) and of %s (+) differ:\n%s", twin, what, golden.Diff(a, b))
+	}
+	wantByPath := map[string]machine.Artifact{}
+	for _, a := range want {
+		wantByPath[a.Path] = a
+	}
+	for _, a := range got {
+		if w := wantByPath[a.Path]; !bytes.Equal(w.Content, a.Content) {
+			t.Errorf("%s differs between %s (-) and %s (+):\n%s", a.Path, twin, what, golden.Diff(string(w.Content), string(a.Content)))
+		}
 	}
 }
 
@@ -294,24 +301,9 @@ func TestGoldensHaveOptionSets(t *testing.T) {
 // evaluation errors that name the option, never silently dropped keys.
 func TestTranslateRefusesInvalid(t *testing.T) {
 	nixInstantiate(t)
-	matches, err := filepath.Glob(filepath.Join(invalidDir, "*.nix"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(matches) == 0 {
-		t.Fatalf("no option sets in %s", invalidDir)
-	}
-	for _, m := range matches {
+	for _, m := range nixFiles(t, invalidDir) {
 		t.Run(strings.TrimSuffix(filepath.Base(m), ".nix"), func(t *testing.T) {
-			src, err := os.ReadFile(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, _, _ := strings.Cut(string(src), "\n")
-			want, ok := strings.CutPrefix(first, "# error: ")
-			if !ok {
-				t.Fatalf("%s: the first line must be \"# error: TEXT\"", m)
-			}
+			want := expectation(t, m, "error")
 			doc, err := translate(t, m)
 			if err == nil {
 				t.Fatalf("%s translated without an error:\n%s", m, doc)
@@ -323,12 +315,13 @@ func TestTranslateRefusesInvalid(t *testing.T) {
 	}
 }
 
-// TestModuleOptionsMatchTranslation evaluates module.nix's option
-// declarations with a stub lib (tests/module-options.nix) and checks that
-// every option of a machine, zone, bridge and nested block is one that
-// translate.nix accepts, and the other way round.
+// TestModuleOptionsMatchTranslation evaluates module.nix with nixpkgs' real
+// module system (tests/module-options.nix) and checks that every option of a
+// machine, zone, bridge and nested block is one that translate.nix accepts,
+// and the other way round.
 func TestModuleOptionsMatchTranslation(t *testing.T) {
 	nixInstantiate(t)
+	requireVendorLib(t)
 	expr := fmt.Sprintf("import (/. + %s) { moduleDir = /. + %s; }", nixString(abs(t, filepath.Join(testsDir, "module-options.nix"))), nixString(abs(t, ".")))
 	out, err := runNix(t, "--eval", "--strict", "--json", "-E", expr)
 	if err != nil {

@@ -254,8 +254,10 @@ let
   #
   # alias: move option `from` to `to` (in the same attribute set), refusing
   # to have both set.
+  # An empty value (null, [ ], { }) counts as not set: the NixOS module
+  # declares every spelling, so all of them are present in its config.
   alias = where: from: to: v:
-    if !(hasAttr from v) || v.${from} == null then removeAttrs v [ from ]
+    if !(hasAttr from v) || isEmpty v.${from} then removeAttrs v [ from ]
     else if hasAttr to v && !(isEmpty v.${to}) then
       throw "nspawnctl: ${where}: set ${to} or its alias ${from}, not both"
     else removeAttrs v [ from ] // { ${to} = v.${from}; };
@@ -299,24 +301,40 @@ let
   # NixOS systemd.network.networks attributes accepted as sections of extra.
   networkdSectionNames = { networkConfig = "Network"; linkConfig = "Link"; dhcpServerConfig = "DHCPServer"; };
 
+  # A capitalised name in a network block is a networkd [Network] key given
+  # free-form, as NixOS' systemd.network.networks would not take it but
+  # python-nixos-nspawn users write it (IPv6SendRA = true;). Aliases with
+  # capitals (Address, DNS, ...) are resolved before.
+  isNetworkdKey = n: builtins.match "[A-Z].*" n != null;
+
   # python-nixos-nspawn's hostNetworkConfig/containerNetworkConfig and
   # nixos.containers.zones are NixOS systemd.network.networks values; their
   # networkConfig/linkConfig/dhcpServerConfig become sections of `extra`.
-  networkdSections = where: v:
+  networkdSections = where: v0:
     let
+      free = filter isNetworkdKey (attrNames v0);
+      freeKeys = listToAttrs (map (n: { name = n; value = v0.${n}; }) (filter (n: v0.${n} != null) free));
+      networkConfig = if hasAttr "networkConfig" v0 && v0.networkConfig != null then v0.networkConfig else { };
+      dupFree = filter (n: hasAttr n networkConfig) (attrNames freeKeys);
+      v = removeAttrs v0 free // (if freeKeys == { } then { } else { networkConfig = networkConfig // freeKeys; });
       sections = networkdSectionNames;
       given = filter (n: hasAttr n v && !(isEmpty v.${n})) (attrNames sections);
       extra = (if hasAttr "extra" v && v.extra != null then v.extra else { })
         // listToAttrs (map (n: { name = sections.${n}; value = v.${n}; }) given);
       dup = filter (n: hasAttr sections.${n} (v.extra or { })) given;
     in
-    if dup != [ ] then throw "nspawnctl: ${where}: ${concatStringsSep ", " dup} and extra both set the same section"
+    if dupFree != [ ] then throw "nspawnctl: ${where}: ${concatStringsSep ", " dupFree} set both directly and in networkConfig"
+    else if dup != [ ] then throw "nspawnctl: ${where}: ${concatStringsSep ", " dup} and extra both set the same section"
     else removeAttrs v (attrNames sections) // (if extra == { } then { } else { inherit extra; });
 
   # ipv6Prefixes entries: { prefix; assign; } or networkd's spelling
   # { Prefix; Assign; } or the older { ipv6PrefixConfig = { Prefix; ... }; }.
-  normaliseIPv6Prefix = p:
-    let q = p.ipv6PrefixConfig or p; in
+  normaliseIPv6Prefix = p0:
+    let
+      # The module's submodule has every spelling, unset ones as null.
+      p = listToAttrs (map (n: { name = n; value = p0.${n}; }) (filter (n: p0.${n} != null && n != "_module") (attrNames p0)));
+      q = p.ipv6PrefixConfig or p;
+    in
     if hasAttr "Prefix" q || hasAttr "Assign" q then
       removeAttrs q [ "Prefix" "Assign" ]
       // (if hasAttr "Prefix" q then { prefix = q.Prefix; } else { })
@@ -475,7 +493,11 @@ in
       hostNetwork = knownNames schemas.hostNetwork ++ froms hostNetworkAliases ++ sections;
       containerNetwork = knownNames schemas.containerNetwork ++ froms containerNetworkAliases ++ sections;
       zone = knownNames schemas.zone ++ froms zoneAliases ++ sections;
+      ipv6Prefix = knownNames schemas.ipv6Prefix ++ [ "Prefix" "Assign" "ipv6PrefixConfig" ];
     };
+
+  # Blocks whose capitalised names are networkd [Network] keys (free-form).
+  freeform = [ "hostNetwork" "containerNetwork" "zone" ];
 
   # For each block, the canonical names and the aliases that also set them.
   aliasesOf = {
