@@ -50,12 +50,13 @@ const (
 
 // Config says where the harness keeps its files and how it reports progress.
 // The zero value works: the fields default from the environment
-// (NSPAWNCTL_E2E_CACHE, NSPAWNCTL_E2E_WORKDIR, NSPAWNCTL_E2E_MIRROR) and then
-// from the constants above.
+// (NSPAWNCTL_E2E_CACHE, NSPAWNCTL_E2E_WORKDIR, NSPAWNCTL_E2E_MIRROR,
+// NSPAWNCTL_E2E_SUITE) and then from the constants above.
 type Config struct {
 	CacheDir string               // cached images
 	WorkDir  string               // per-run directories (root copy, logs, state)
 	Mirror   string               // Debian mirror for mmdebstrap
+	Suite    string               // Debian suite of the test host (see Suites)
 	Logf     func(string, ...any) // progress and diagnostics; nil discards
 }
 
@@ -69,6 +70,9 @@ func (c *Config) fill() {
 	}
 	if c.Mirror == "" {
 		c.Mirror = DetectMirror("/etc/apt")
+	}
+	if c.Suite == "" {
+		c.Suite = envOr(EnvSuite, DefaultSuite)
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
@@ -84,6 +88,7 @@ func envOr(key, def string) string {
 
 // Timings records how long each phase of New took.
 type Timings struct {
+	Suite          Suite         // the test host's suite
 	HostImage      time.Duration // find or build the test host image
 	HostImageBuilt bool          // whether HostImage included an mmdebstrap build
 	GuestImage     time.Duration // find or build the guest image
@@ -101,8 +106,8 @@ func (t Timings) String() string {
 		}
 		return "cached"
 	}
-	return fmt.Sprintf("host image %s (%s), guest image %s (%s), images total %s, per-run root %s, boot %s",
-		t.HostImage.Round(time.Millisecond), word(t.HostImageBuilt),
+	return fmt.Sprintf("%s: host image %s (%s), guest image %s (%s), images total %s, per-run root %s, boot %s",
+		t.Suite, t.HostImage.Round(time.Millisecond), word(t.HostImageBuilt),
 		t.GuestImage.Round(time.Millisecond), word(t.GuestBuilt),
 		t.Images.Round(time.Millisecond), t.Copy.Round(time.Millisecond), t.Boot.Round(time.Millisecond))
 }
@@ -113,6 +118,7 @@ var hostSeq atomic.Int64
 // Host is a booted test host and its client namespace.
 type Host struct {
 	cfg      Config
+	suite    Suite
 	dir      string // the run directory
 	state    runState
 	guestTar string
@@ -138,13 +144,18 @@ func New(ctx context.Context, cfg Config) (h *Host, err error) {
 	if err := CheckTools(); err != nil {
 		return nil, err
 	}
+	suite, err := LookupSuite(cfg.Suite)
+	if err != nil {
+		return nil, err
+	}
 	if err := CleanupStale(cfg.WorkDir, cfg.Logf); err != nil {
 		// A leftover we cannot remove does not stop this run: names are per
 		// run. Say so, since it will need attention.
 		cfg.Logf("warning: cleaning up earlier runs: %v", err)
 	}
 
-	h = &Host{cfg: cfg, exited: make(chan struct{})}
+	h = &Host{cfg: cfg, suite: suite, exited: make(chan struct{})}
+	h.Timings.Suite = suite
 	var hostImg string
 	t0 := time.Now()
 	hostImg, h.guestTar, err = h.ensureImages(ctx)
@@ -216,7 +227,7 @@ func (h *Host) ensureImages(ctx context.Context) (hostImg, guestTar string, err 
 	go func() {
 		defer wg.Done()
 		t0 := time.Now()
-		hostImg, h.Timings.HostImageBuilt, herr = EnsureImage(ctx, h.cfg.CacheDir, h.cfg.Mirror, TestHostImage(), h.cfg.Logf)
+		hostImg, h.Timings.HostImageBuilt, herr = EnsureImage(ctx, h.cfg.CacheDir, h.cfg.Mirror, TestHostImage(h.suite), h.cfg.Logf)
 		h.Timings.HostImage = time.Since(t0)
 	}()
 	go func() {
@@ -334,7 +345,19 @@ func (h *Host) boot(ctx context.Context) error {
 		"--link-journal=no",
 		"--resolv-conf=off", "--timezone=off", // keep host files out of the root
 	}
-	cmd := exec.Command("systemd-nspawn", args...)
+	// A cgroup of its own (see cgroup.go), recorded before it exists so
+	// that a killed run's is removed too.
+	cgName := strings.TrimSuffix(h.state.HostNetns, "-host") // nse2e-PID-N
+	h.state.Cgroups, err = createCgroups(cgName)
+	if serr := h.state.save(h.dir); err == nil && serr != nil {
+		err = fmt.Errorf("testhost: save run state: %w", serr)
+	}
+	if err != nil {
+		return err
+	}
+	shArgs := append([]string{"-c", enterCgroupsScript, "sh"}, h.state.Cgroups...)
+	shArgs = append(append(shArgs, "--", "systemd-nspawn"), args...)
+	cmd := exec.Command("/bin/sh", shArgs...)
 	cmd.Stdout, cmd.Stderr = h.console, h.console
 	// /proc/sys/net writable, as on a real host: nspawn mounts /proc/sys
 	// read-only and makes net/ writable only for --private-network, which
@@ -342,6 +365,9 @@ func (h *Host) boot(ctx context.Context) error {
 	// localhost need route_localnet on the machine's link. The namespace is
 	// the test host's own, so nothing outside it changes.
 	cmd.Env = append(os.Environ(), "SYSTEMD_NSPAWN_API_VFS_WRITABLE=network")
+	if h.suite.UnifiedCgroups {
+		cmd.Env = append(cmd.Env, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1")
+	}
 	// Its own process group: a Ctrl-C at the terminal reaches the test binary,
 	// whose handler powers the host off in order, not nspawn directly.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -457,6 +483,9 @@ func (h *Host) waitRunning(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 }
+
+// Suite is the test host's Debian suite (and its systemd version).
+func (h *Host) Suite() Suite { return h.suite }
 
 // Dir is the run directory on the machine (root copy, console log, state).
 func (h *Host) Dir() string { return h.dir }

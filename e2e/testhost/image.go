@@ -49,29 +49,35 @@ type Image struct {
 	Hooks []string
 	// Output says whether the cache holds a directory or a tarball.
 	Output Output
+	// AptOptions are passed as mmdebstrap --aptopt (e.g. sid's
+	// Check-Valid-Until, see Suite).
+	AptOptions []string
 }
 
 // TestHostImage is the root of the booted test host: what nspawnctl needs at
 // run time (systemd, machined, networkd, D-Bus, nftables) and what the tests
 // use inside it for checks.
-func TestHostImage() Image {
+func TestHostImage(suite Suite) Image {
 	return Image{
-		Name:  "testhost",
-		Suite: "bookworm",
+		Name:       suite.imageName("testhost"),
+		Suite:      suite.Name,
+		AptOptions: suite.AptOptions,
 		// netbase: /etc/protocols, so that nft prints "tcp" and not "6", as on
 		// a real host. libnss-mymachines: machine names resolve on the host
 		// (doctor's nss-mymachines check, "ping NAME" from the host).
 		// nebula: the Nebula sidecar runs the host's nebula (1.6.1 in
 		// bookworm), and the overlay scenario's lighthouse uses nebula-cert.
 		Packages: []string{"systemd", "systemd-container", "dbus", "iproute2", "nftables", "busybox", "curl", "netbase", "libnss-mymachines", "nebula"},
-		Hooks:    []string{`chroot "$1" systemctl enable systemd-networkd`},
-		Output:   Directory,
+		Hooks:  []string{`chroot "$1" systemctl enable systemd-networkd`},
+		Output: Directory,
 	}
 }
 
 // GuestImage is the root of the nested containers: it boots under
 // systemd-nspawn with Boot=yes, configures host0 with networkd and can serve
-// HTTP with busybox httpd.
+// HTTP with busybox httpd. It is Debian 12 whatever the test host's suite:
+// the nested machines are the user's payload, and systemd 252 in them runs
+// under the newer nspawn of every suite (see Suite).
 func GuestImage() Image {
 	return Image{
 		Name:  "guest",
@@ -105,6 +111,9 @@ func (img Image) Key() string {
 	for _, o := range dpkgOptions {
 		fmt.Fprintf(h, "dpkgopt=%s\n", o)
 	}
+	for _, o := range img.AptOptions { // none for bookworm: its key is unchanged
+		fmt.Fprintf(h, "aptopt=%s\n", o)
+	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
@@ -137,6 +146,9 @@ func (img Image) MmdebstrapArgs(mirror, target string) []string {
 	for _, o := range dpkgOptions {
 		args = append(args, "--dpkgopt="+o)
 	}
+	for _, o := range img.AptOptions {
+		args = append(args, "--aptopt="+o)
+	}
 	for _, k := range img.Hooks {
 		args = append(args, "--customize-hook="+k)
 	}
@@ -168,8 +180,11 @@ func EnsureImage(ctx context.Context, cacheDir, mirror string, img Image, logf f
 		return final, false, nil
 	}
 	// Leftovers of interrupted builds of this image (any key) are garbage:
-	// the lock says no other build of it is running.
-	stale, _ := filepath.Glob(filepath.Join(cacheDir, img.Name+"-*.tmp*"))
+	// the lock says no other build of it is running. The pattern is exact
+	// (name, 16 hex digits): "guest-*" would also match the builds of
+	// an image named "guest-sid", which another run may be doing under its own
+	// lock.
+	stale, _ := filepath.Glob(filepath.Join(cacheDir, img.Name+"-"+strings.Repeat("[0-9a-f]", 16)+"*.tmp*"))
 	for _, s := range stale {
 		logf("image %s: removing leftover of an interrupted build: %s", img.Name, s)
 		if err := removeTree(s); err != nil {

@@ -35,6 +35,9 @@ type runState struct {
 	// Helpers are processes a scenario started beside the test host (a
 	// DHCPv6 server in the client namespace); teardown kills them.
 	Helpers []helperProc `json:"helpers,omitempty"`
+	// Cgroups are the test host's own cgroups (one per hierarchy), removed
+	// once its processes are gone.
+	Cgroups []string `json:"cgroups,omitempty"`
 }
 
 // helperProc is a process identified by PID and start time.
@@ -251,6 +254,11 @@ func (s *runState) teardown(dir string, gentle bool, logf func(string, ...any)) 
 			errs = append(errs, err)
 		}
 	}
+	for _, cg := range s.Cgroups {
+		if err := removeCgroup(cg); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := removeTree(dir); err != nil {
 		errs = append(errs, err)
 	}
@@ -290,6 +298,13 @@ func CleanupStale(workDir string, logf func(string, ...any)) error {
 		logf("cleaning up stale run %s (owner pid %d is gone)", dir, s.OwnerPID)
 		if err := s.teardown(dir, false, logf); err != nil {
 			errs = append(errs, fmt.Errorf("stale run %s: %w", dir, err))
+		}
+	}
+	// Cgroups whose run directory is gone.
+	for _, cg := range staleCgroups() {
+		logf("removing stale cgroup %s", cg)
+		if err := removeCgroup(cg); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	// Namespaces whose run directory is gone (e.g. removed by hand).

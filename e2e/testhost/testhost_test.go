@@ -14,7 +14,14 @@ import (
 
 func TestMmdebstrapArgsGolden(t *testing.T) {
 	var b strings.Builder
-	for _, img := range []Image{TestHostImage(), GuestImage()} {
+	var imgs []Image
+	for i, s := range Suites {
+		imgs = append(imgs, TestHostImage(s))
+		if i == 0 {
+			imgs = append(imgs, GuestImage())
+		}
+	}
+	for _, img := range imgs {
 		b.WriteString(img.CacheName() + "\n")
 		for _, a := range img.MmdebstrapArgs("http://mirror.invalid/debian", "/cache/"+img.CacheName()) {
 			b.WriteString("  " + a + "\n")
@@ -24,8 +31,9 @@ func TestMmdebstrapArgsGolden(t *testing.T) {
 }
 
 func TestImageKey(t *testing.T) {
-	a := TestHostImage()
-	b := TestHostImage()
+	bookworm, _ := LookupSuite(DefaultSuite)
+	a := TestHostImage(bookworm)
+	b := TestHostImage(bookworm)
 	slices.Reverse(b.Packages)
 	if a.Key() != b.Key() {
 		t.Errorf("package order changed the key: %s vs %s", a.Key(), b.Key())
@@ -34,13 +42,55 @@ func TestImageKey(t *testing.T) {
 	if a.Key() == b.Key() {
 		t.Errorf("an added package did not change the key %s", a.Key())
 	}
-	c := TestHostImage()
+	c := TestHostImage(bookworm)
 	c.Hooks = nil
 	if a.Key() == c.Key() {
 		t.Errorf("removed hooks did not change the key %s", a.Key())
 	}
 	if a.Key() == GuestImage().Key() {
 		t.Errorf("host and guest images share the key %s", a.Key())
+	}
+	// The default suite's key must not move with the matrix: every cached
+	// bookworm image would be rebuilt. The value is the key before suites.
+	if a.Key() != "f3c6181ecc7b23ca" {
+		t.Errorf("bookworm test host key is %s, was f3c6181ecc7b23ca", a.Key())
+	}
+	keys := map[string]string{}
+	for _, s := range Suites {
+		img := TestHostImage(s)
+		if prev, ok := keys[img.Key()]; ok {
+			t.Errorf("suites %s and %s share the key %s", prev, s.Name, img.Key())
+		}
+		keys[img.Key()] = s.Name
+	}
+}
+
+func TestLookupSuite(t *testing.T) {
+	s, err := LookupSuite("sid")
+	if err != nil || s.Systemd != 262 || !s.UnifiedCgroups {
+		t.Errorf("sid = %+v, %v", s, err)
+	}
+	if _, err := LookupSuite("buster"); err == nil || !strings.Contains(err.Error(), "bookworm, trixie, sid") {
+		t.Errorf("unknown suite: err = %v, want the list of suites", err)
+	}
+}
+
+func TestHierarchyDirs(t *testing.T) {
+	mountinfo := `24 30 0:22 / /sys rw,nosuid - sysfs sysfs rw
+26 24 0:24 / /sys/fs/cgroup ro - tmpfs tmpfs ro,mode=755
+27 26 0:25 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
+28 26 0:26 / /sys/fs/cgroup/systemd rw,nosuid - cgroup cgroup rw,xattr,name=systemd
+29 26 0:27 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+`
+	self := "9:name=systemd:/\n4:memory:/x\n0::/ci/job\n"
+	got := hierarchyDirs(mountinfo, self)
+	want := []string{"/sys/fs/cgroup/unified/ci/job", "/sys/fs/cgroup/systemd"}
+	if !slices.Equal(got, want) {
+		t.Errorf("hybrid: got %q, want %q", got, want)
+	}
+	unified := "30 24 0:28 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
+	if got := hierarchyDirs(unified, "0::/\n"); !slices.Equal(got, []string{"/sys/fs/cgroup"}) {
+		t.Errorf("unified: got %q", got)
 	}
 }
 
