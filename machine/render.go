@@ -249,6 +249,15 @@ func renderNspawn(m *ResolvedMachine) ([]byte, error) {
 	s := m.Spec
 	b := unitfile.New("Managed by nspawnctl for machine "+m.Name+".", "Do not edit: nspawnctl rewrites or removes this file.")
 	b.Bool("Exec", "Boot", m.Boot)
+	if m.Boot {
+		// The unit (Type=notify) becomes active when the container's
+		// systemd reports the boot finished, not when nspawn forked it: the
+		// ExecStartPost hooks then meet an init that handles signals, so a
+		// failing hook's halt is obeyed at once (systemd 257 and 262 wait for
+		// the stop timeout otherwise). Not for other payloads: a command
+		// that never sends READY=1 would hang the start until its timeout.
+		b.Set("Exec", "NotifyReady", "yes")
+	}
 	if m.RootKind == "nixos" {
 		params := append([]string{path.Join(s.Root.NixOSSystem, "init")}, s.Command...)
 		b.Set("Exec", "Parameters", strings.Join(params, " "))
@@ -344,7 +353,10 @@ func renderDropIn(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]byte, 
 	if needsNAT(natMachine(r, m)) {
 		// Forwards and outbound NAT follow the container's lifetime however
 		// it is started (nspawnctl start, machinectl start, machines.target
-		// at boot).
+		// at boot). Conflicts are refused before nspawn runs (see
+		// nat.CheckMachine): a failing ExecStartPre fails the unit at once
+		// on every systemd.
+		b.Set("Service", "ExecStartPre", opts.Binary+" nat check %i")
 		b.Set("Service", "ExecStartPost", opts.Binary+" nat up %i")
 		b.Set("Service", "ExecStopPost", opts.Binary+" nat down %i")
 	}

@@ -87,8 +87,9 @@ func newNatCmd(a *app) *cobra.Command {
 
 The desired state lives in STATEDIR/nat: NAME.json is a machine's definition,
 NAME.up marks it as running. Only machines that are defined and up have
-forwards in the kernel; "nat up"/"nat down" (the container unit's
-ExecStartPost/ExecStopPost hooks) switch one machine, "nat apply" and
+forwards in the kernel; "nat check" (the container unit's ExecStartPre
+hook) refuses a start whose forwards conflict, before the container runs;
+"nat up"/"nat down" (its ExecStartPost/ExecStopPost hooks) switch one machine, "nat apply" and
 "nat restore" install exactly the running machines' forwards.`,
 	}
 	cmd.PersistentFlags().StringVar(&e.netns, "netns", "", "network namespace file to work in (default: the host's)")
@@ -182,6 +183,21 @@ ExecStartPost/ExecStopPost hooks) switch one machine, "nat apply" and
 		},
 	}
 
+	check := &cobra.Command{
+		Use:   "check NAME",
+		Short: "Refuse a machine's start if its forwards conflict (ExecStartPre hook); changes nothing",
+		Args:  oneArg,
+		RunE: func(c *cobra.Command, args []string) error {
+			return e.run(func() error {
+				m, err := e.store.Load(args[0])
+				if err != nil {
+					return withCode(exitInvalid, err)
+				}
+				return applyErr(e.applier.CheckMachine(m))
+			})(c, args)
+		},
+	}
+
 	down := &cobra.Command{
 		Use:   "down NAME",
 		Short: "Remove a machine's forwards and mark it stopped, keeping its definition (ExecStopPost hook)",
@@ -204,7 +220,7 @@ ExecStartPost/ExecStopPost hooks) switch one machine, "nat apply" and
 		},
 	}
 
-	cmd.AddCommand(show, apply, restore, flush, up, down)
+	cmd.AddCommand(show, apply, restore, flush, check, up, down)
 	return cmd
 }
 
