@@ -100,7 +100,7 @@ func (u *SystemdUnits) job(ctx context.Context, verb, unit string, start func(*s
 	select {
 	case res := <-ch:
 		if res != "done" {
-			return fmt.Errorf("%s %s: the job ended %q; see journalctl -u %s", verb, unit, res, unit)
+			return u.describeFailure(ctx, verb, unit, res)
 		}
 		return nil
 	case <-ctx.Done():
