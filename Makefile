@@ -3,7 +3,7 @@
 
 GO ?= go
 BIN ?= bin/nspawnctl
-E2E_PATTERN ?= .
+E2E_PATTERN ?=
 
 .PHONY: all build test vet fmt-check examples-check check e2e e2e-deps e2e-clean e2e-clean-cache bench-nat
 
