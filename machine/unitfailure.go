@@ -111,7 +111,8 @@ func parseJournalJSON(data []byte) (lines []string, fromProcesses bool) {
 		if _, ok := e["_SYSTEMD_INVOCATION_ID"]; ok {
 			fromProcesses = true
 		}
-		if id := journalString(e["SYSLOG_IDENTIFIER"]); id != "" {
+		// nspawnctl's own messages already start with "nspawnctl: ".
+		if id := journalString(e["SYSLOG_IDENTIFIER"]); id != "" && !strings.HasPrefix(msg, id+": ") {
 			msg = id + ": " + msg
 		}
 		lines = append(lines, msg)

@@ -18,7 +18,7 @@ not json
 	lines, procs := parseJournalJSON([]byte(data))
 	want := []string{
 		"systemd: Starting systemd-nspawn@web.service...",
-		`nspawnctl: nspawnctl: machine "web": tcp port 8080 (ip) is already mapped by systemd`,
+		`nspawnctl: machine "web": tcp port 8080 (ip) is already mapped by systemd`,
 		"nspawnctl: bad",
 	}
 	if !slices.Equal(lines, want) || !procs {
