@@ -58,21 +58,8 @@ func (a *Applier) Apply(machines []Machine) error {
 // names this machine are added or deleted. A machine without forwards is
 // removed.
 func (a *Applier) ApplyMachine(m Machine) error {
-	mine, err := Plan([]Machine{m})
+	rs, kts, err := a.planWithInstalled(m)
 	if err != nil {
-		return err
-	}
-	kts, err := a.read()
-	if err != nil {
-		return err
-	}
-	others := newRuleset()
-	for _, fam := range Families {
-		others.Tables[fam] = kts[fam].own
-	}
-	others = others.Without(m.Name)
-	rs := others.merge(mine)
-	if err := checkConflicts(rs); err != nil {
 		return err
 	}
 	return a.reconcile(rs, kts, linksNeedingLocalnet([]Machine{m}))

@@ -9,23 +9,37 @@ package nat
 // not yet set up its signal handling ignores nspawn's halt and systemd waits
 // for the stop timeout (90 s and more on systemd 257 and 262).
 func (a *Applier) CheckMachine(m Machine) error {
-	mine, err := Plan([]Machine{m})
+	rs, kts, err := a.planWithInstalled(m)
 	if err != nil {
 		return err
+	}
+	var systemd []SystemdPort
+	for _, fam := range Families {
+		systemd = append(systemd, kts[fam].systemdPorts...)
+	}
+	return CheckSystemd(rs, systemd)
+}
+
+// planWithInstalled plans m's forwards in place of its installed ones, next
+// to every other machine's forwards as the kernel holds them, and refuses
+// conflicts between them. It returns the kernel state it read, to reconcile
+// against.
+func (a *Applier) planWithInstalled(m Machine) (*Ruleset, [2]*kernelTable, error) {
+	mine, err := Plan([]Machine{m})
+	if err != nil {
+		return nil, [2]*kernelTable{}, err
 	}
 	kts, err := a.read()
 	if err != nil {
-		return err
+		return nil, kts, err
 	}
-	rs := newRuleset()
-	var systemd []SystemdPort
+	others := newRuleset()
 	for _, fam := range Families {
-		rs.Tables[fam] = kts[fam].own
-		systemd = append(systemd, kts[fam].systemdPorts...)
+		others.Tables[fam] = kts[fam].own
 	}
-	rs = rs.Without(m.Name).merge(mine)
+	rs := others.Without(m.Name).merge(mine)
 	if err := checkConflicts(rs); err != nil {
-		return err
+		return nil, kts, err
 	}
-	return CheckSystemd(rs, systemd)
+	return rs, kts, nil
 }

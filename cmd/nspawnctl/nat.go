@@ -78,6 +78,20 @@ func (e *natEnv) run(body func() error) func(*cobra.Command, []string) error {
 	}
 }
 
+// withMachine is run for the subcommands of one machine: body gets the
+// stored definition of the machine the argument names.
+func (e *natEnv) withMachine(body func(nat.Machine) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		return e.run(func() error {
+			m, err := e.store.Load(args[0])
+			if err != nil {
+				return withCode(exitInvalid, err)
+			}
+			return body(m)
+		})(c, args)
+	}
+}
+
 func newNatCmd(a *app) *cobra.Command {
 	e := &natEnv{a: a}
 	cmd := &cobra.Command{
@@ -167,35 +181,23 @@ hook) refuses a start whose forwards conflict, before the container runs;
 		Use:   "up NAME",
 		Short: "Mark a machine running and install its forwards and outbound NAT (ExecStartPost hook)",
 		Args:  oneArg,
-		RunE: func(c *cobra.Command, args []string) error {
-			return e.run(func() error {
-				m, err := e.store.Load(args[0])
-				if err != nil {
-					return withCode(exitInvalid, err)
-				}
-				// What the marker says was installed lets the change look
-				// up only this machine's elements (nat.ReplaceMachine).
-				if err := applyErr(e.applier.ReplaceMachine(e.store.InstalledDef(m.Name), m)); err != nil {
-					return err
-				}
-				return e.store.MarkUp(m)
-			})(c, args)
-		},
+		RunE: e.withMachine(func(m nat.Machine) error {
+			// What the marker says was installed lets the change look up
+			// only this machine's elements (nat.ReplaceMachine).
+			if err := applyErr(e.applier.ReplaceMachine(e.store.InstalledDef(m.Name), m)); err != nil {
+				return err
+			}
+			return e.store.MarkUp(m)
+		}),
 	}
 
 	check := &cobra.Command{
 		Use:   "check NAME",
 		Short: "Refuse a machine's start if its forwards conflict (ExecStartPre hook); changes nothing",
 		Args:  oneArg,
-		RunE: func(c *cobra.Command, args []string) error {
-			return e.run(func() error {
-				m, err := e.store.Load(args[0])
-				if err != nil {
-					return withCode(exitInvalid, err)
-				}
-				return applyErr(e.applier.CheckMachine(m))
-			})(c, args)
-		},
+		RunE: e.withMachine(func(m nat.Machine) error {
+			return applyErr(e.applier.CheckMachine(m))
+		}),
 	}
 
 	down := &cobra.Command{

@@ -68,8 +68,8 @@ func TestHostImage(suite Suite) Image {
 		// nebula: the Nebula sidecar runs the host's nebula (1.6.1 in
 		// bookworm), and the overlay scenario's lighthouse uses nebula-cert.
 		Packages: []string{"systemd", "systemd-container", "dbus", "iproute2", "nftables", "busybox", "curl", "netbase", "libnss-mymachines", "nebula"},
-		Hooks:  []string{`chroot "$1" systemctl enable systemd-networkd`},
-		Output: Directory,
+		Hooks:    []string{`chroot "$1" systemctl enable systemd-networkd`},
+		Output:   Directory,
 	}
 }
 
