@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +49,22 @@ func TestSmoke(t *testing.T) {
 	h := testhost.Start(t)
 	ctx := testhost.Context(t)
 	t.Logf("timings: %s", h.Timings)
+
+	// The test host's PID 1 lives in the host's own cgroup in every
+	// hierarchy nspawn uses (CGROUP/payload), not in a /payload that every
+	// test host on the machine would share.
+	self, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", h.Leader()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Cgroups()) == 0 {
+		t.Error("the test host has no cgroup of its own")
+	}
+	for _, cg := range h.Cgroups() {
+		if name := filepath.Base(cg); !strings.Contains(string(self), "/"+name+"/payload") {
+			t.Errorf("test host PID 1 is not in its cgroup %s/payload:\n%s", cg, self)
+		}
+	}
 
 	phase := func(name string, start time.Time) {
 		t.Logf("phase %-22s %s", name, time.Since(start).Round(time.Millisecond))

@@ -345,8 +345,9 @@ func (h *Host) boot(ctx context.Context) error {
 		"--link-journal=no",
 		"--resolv-conf=off", "--timezone=off", // keep host files out of the root
 	}
-	// A cgroup of its own (see cgroup.go), recorded before it exists so
-	// that a killed run's is removed too.
+	// A cgroup of its own (see cgroup.go), recorded in the run state; it
+	// is named after the run, so the stale sweep also finds one that a run
+	// killed before the save did not record.
 	cgName := strings.TrimSuffix(h.state.HostNetns, "-host") // nse2e-PID-N
 	h.state.Cgroups, err = createCgroups(cgName)
 	if serr := h.state.save(h.dir); err == nil && serr != nil {
@@ -486,6 +487,10 @@ func (h *Host) waitRunning(ctx context.Context, timeout time.Duration) error {
 
 // Suite is the test host's Debian suite (and its systemd version).
 func (h *Host) Suite() Suite { return h.suite }
+
+// Cgroups are the test host's own cgroup directories on the machine, one per
+// hierarchy.
+func (h *Host) Cgroups() []string { return h.state.Cgroups }
 
 // Dir is the run directory on the machine (root copy, console log, state).
 func (h *Host) Dir() string { return h.dir }
