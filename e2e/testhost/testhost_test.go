@@ -1,8 +1,10 @@
 package testhost
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -237,6 +239,56 @@ func TestCleanupStale(t *testing.T) {
 		_, err := os.Stat(dir)
 		if got := err == nil; got != want {
 			t.Errorf("%s exists = %v, want %v", dir, got, want)
+		}
+	}
+}
+
+// TestCleanupStaleCgroups: in the machine's real cgroup hierarchies, the
+// cgroup (and nspawn's payload below it) of a run whose owner is gone is
+// removed; that of a live owner stays.
+func TestCleanupStaleCgroups(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates cgroups")
+	}
+	parents, err := cgroupHierarchies()
+	if err != nil || len(parents) == 0 {
+		t.Skipf("no cgroup hierarchy found: %v", err)
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadName := fmt.Sprintf("%s%d-99", netnsPrefix, gone.Process.Pid)
+	liveName := fmt.Sprintf("%s%d-99", netnsPrefix, os.Getpid())
+	var dead, live []string
+	for _, name := range []string{deadName, liveName} {
+		dirs, err := createCgroups(name)
+		if err != nil {
+			t.Skipf("cannot create cgroups here: %v", err)
+		}
+		for _, d := range dirs {
+			t.Cleanup(func() { _ = removeCgroup(d) })
+			if err := os.Mkdir(filepath.Join(d, "payload"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if name == deadName {
+			dead = dirs
+		} else {
+			live = dirs
+		}
+	}
+	if err := CleanupStale(t.TempDir(), t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dead {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("stale cgroup %s was left", d)
+		}
+	}
+	for _, d := range live {
+		if _, err := os.Stat(filepath.Join(d, "payload")); err != nil {
+			t.Errorf("live run's cgroup %s was removed: %v", d, err)
 		}
 	}
 }
