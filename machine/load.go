@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/nspawnctl/nspawnctl/internal/diag"
 	"github.com/nspawnctl/nspawnctl/zones"
 )
 
@@ -141,6 +142,7 @@ func (p *Parser) Load(files []string) (*Config, hcl.Diagnostics) {
 		}
 		cfg.merge(f, &diags)
 	}
+	diag.Sort(diags)
 	return cfg, diags
 }
 

@@ -40,6 +40,30 @@ type validator struct {
 	out   *Resolved
 	// used lists explicitly configured prefixes with where they were written, for overlap checks.
 	used []usedPrefix
+	// pools are the used-sets of the pools allocated from so far.
+	pools map[poolKey]*poolSet
+	// containerUsed is every container address so far (see containerAddrs).
+	containerUsed map[netip.Addr]bool
+	// forwardBlocks maps each machine's resolved forwards to the index of
+	// the forward_port block each came from.
+	forwardBlocks map[*ResolvedMachine][]int
+	// zonesByName and bridgesByName index the declared zones and bridges
+	// (built on first use, after zones() and bridges()).
+	zonesByName   map[string]*ResolvedZone
+	bridgesByName map[string]*ResolvedBridge
+}
+
+// poolKey names one pool and the size of the subnets taken from it.
+type poolKey struct {
+	pool netip.Prefix
+	bits int
+}
+
+// poolSet is a pool's used-set and how many entries of validator.used it
+// holds already.
+type poolSet struct {
+	set  *networkd.UsedSet
+	seen int
 }
 
 type usedPrefix struct {
@@ -75,10 +99,14 @@ func (v *validator) warnf(r *hcl.Range, summary, detail string, args ...any) {
 // from a configuration with errors.
 func Validate(cfg *Config, host HostFacts) (*Resolved, hcl.Diagnostics) {
 	v := &validator{cfg: cfg, host: host, out: &Resolved{}}
+	// Most machines take an IPv4 and an IPv6 subnet; sizing the list once
+	// keeps appends from copying it over and over for large configurations.
+	v.used = make([]usedPrefix, 0, 2*len(cfg.Machines)+2*len(cfg.Zones))
 	v.defaults()
 	v.names()
 	if v.diags.HasErrors() {
 		// Without unique, valid names the cross-references below would only repeat errors.
+		diag.Sort(v.diags)
 		return nil, v.diags
 	}
 	v.bridges()
@@ -90,8 +118,15 @@ func Validate(cfg *Config, host HostFacts) (*Resolved, hcl.Diagnostics) {
 	v.allocate()
 	v.forwards()
 	v.portCollisions()
+	diag.Sort(v.diags)
 	if v.diags.HasErrors() {
 		return nil, v.diags
+	}
+	for _, z := range v.out.Zones {
+		sort.Strings(z.Members)
+	}
+	for _, b := range v.out.Bridges {
+		sort.Strings(b.Members)
 	}
 	sort.Slice(v.out.Machines, func(i, j int) bool { return v.out.Machines[i].Name < v.out.Machines[j].Name })
 	sort.Slice(v.out.Zones, func(i, j int) bool { return v.out.Zones[i].Name < v.out.Zones[j].Name })

@@ -3,12 +3,12 @@ package machine
 import (
 	"fmt"
 	"net/netip"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/nspawnctl/nspawnctl/internal/diag"
+	"github.com/nspawnctl/nspawnctl/internal/suggest"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -74,22 +74,48 @@ func (v *validator) pool(body hcl.Body, attr, val string, fallback hcl.Range, bi
 	return p, true
 }
 
+// zone returns the declared zone called name, or nil.
 func (v *validator) zone(name string) *ResolvedZone {
-	for _, z := range v.out.Zones {
-		if z.Name == name {
-			return z
+	if v.zonesByName == nil {
+		v.zonesByName = map[string]*ResolvedZone{}
+		for _, z := range v.out.Zones {
+			if _, dup := v.zonesByName[z.Name]; !dup {
+				v.zonesByName[z.Name] = z
+			}
 		}
 	}
-	return nil
+	return v.zonesByName[name]
 }
 
+// bridge returns the declared bridge called name, or nil.
 func (v *validator) bridge(name string) *ResolvedBridge {
-	for _, b := range v.out.Bridges {
-		if b.Name == name {
-			return b
+	if v.bridgesByName == nil {
+		v.bridgesByName = map[string]*ResolvedBridge{}
+		for _, b := range v.out.Bridges {
+			if _, dup := v.bridgesByName[b.Name]; !dup {
+				v.bridgesByName[b.Name] = b
+			}
 		}
 	}
-	return nil
+	return v.bridgesByName[name]
+}
+
+// zoneNames and bridgeNames are the declared names, in config order, for
+// suggestions.
+func (v *validator) zoneNames() []string {
+	var out []string
+	for _, z := range v.out.Zones {
+		out = append(out, z.Name)
+	}
+	return out
+}
+
+func (v *validator) bridgeNames() []string {
+	var out []string
+	for _, b := range v.out.Bridges {
+		out = append(out, b.Name)
+	}
+	return out
 }
 
 func (v *validator) machine(m *Machine) {
@@ -321,10 +347,9 @@ func (v *validator) network(m *Machine, rm *ResolvedMachine) {
 		rm.Zone = n.Zone
 		rm.HostLink = networkd.BridgePortName(m.Name)
 		if z := v.zone(n.Zone); z == nil {
-			v.errf(diag.Attr(n.Body, "zone", n.DefRange), "Unknown zone", "Zone %q is not declared. Add a zone %q block, so that nspawnctl configures the host side of vz-%s, or use an existing zone's name.", n.Zone, n.Zone, n.Zone)
+			v.errf(diag.Attr(n.Body, "zone", n.DefRange), "Unknown zone", "Zone %q is not declared. Add a zone %q block, so that nspawnctl configures the host side of vz-%s, or use an existing zone's name.%s", n.Zone, n.Zone, n.Zone, suggest.DidYouMean(n.Zone, v.zoneNames()))
 		} else {
-			z.Members = append(z.Members, m.Name)
-			sort.Strings(z.Members)
+			z.Members = append(z.Members, m.Name) // sorted at the end of Validate
 			rm.NATLink = z.Link
 		}
 	case networkd.ModeBridge:
@@ -334,10 +359,9 @@ func (v *validator) network(m *Machine, rm *ResolvedMachine) {
 		if !validIfname(n.Bridge) {
 			v.errf(diag.Attr(n.Body, "bridge", n.DefRange), "Invalid bridge name", "bridge %q is not a valid interface name.", n.Bridge)
 		} else if b := v.bridge(n.Bridge); b != nil {
-			b.Members = append(b.Members, m.Name)
-			sort.Strings(b.Members)
+			b.Members = append(b.Members, m.Name) // sorted at the end of Validate
 		} else {
-			v.warnf(diag.Attr(n.Body, "bridge", n.DefRange), "Bridge not declared here", "Bridge %q is not declared in this configuration, so it must already exist on the host when %s starts; nspawnctl checks that at start. Declare a bridge %q block to have nspawnctl create it.", n.Bridge, m.Name, n.Bridge)
+			v.warnf(diag.Attr(n.Body, "bridge", n.DefRange), "Bridge not declared here", "Bridge %q is not declared in this configuration, so it must already exist on the host when %s starts; nspawnctl checks that at start. Declare a bridge %q block to have nspawnctl create it.%s", n.Bridge, m.Name, n.Bridge, suggest.DidYouMean(n.Bridge, v.bridgeNames()))
 		}
 	case networkd.ModeMacvlan, networkd.ModeIpvlan:
 		parents := n.Macvlan

@@ -7,7 +7,6 @@ import (
 	"hash/fnv"
 	"math/big"
 	"net/netip"
-	"strings"
 
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 
@@ -18,39 +17,50 @@ import (
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
-// taken is every prefix an allocation must not overlap: the host's, the
-// configured ones and the ones allocated so far.
-func (v *validator) taken() []netip.Prefix {
-	out := append([]netip.Prefix(nil), v.host.Taken...)
-	for _, u := range v.used {
-		out = append(out, u.p)
+// usedSet returns the used-set of one pool and subnet size, brought up to
+// date with the host's prefixes and everything configured or allocated so
+// far. Each pool's set is built once and extended as v.used grows, so that
+// allocating for n machines is linear in n, not quadratic.
+func (v *validator) usedSet(pool netip.Prefix, bits int) (*networkd.UsedSet, error) {
+	k := poolKey{pool, bits}
+	ps := v.pools[k]
+	if ps == nil {
+		a, err := networkd.NewAllocator(pool, bits)
+		if err != nil {
+			return nil, err
+		}
+		ps = &poolSet{set: a.NewUsedSet()}
+		for _, p := range v.host.Taken {
+			ps.set.Add(p)
+		}
+		if v.pools == nil {
+			v.pools = map[poolKey]*poolSet{}
+		}
+		v.pools[k] = ps
 	}
-	return out
+	for ; ps.seen < len(v.used); ps.seen++ {
+		ps.set.Add(v.used[ps.seen].p)
+	}
+	return ps.set, nil
 }
 
 // subnet allocates (or reuses the pinned) subnet of size bits for key.
 func (v *validator) subnet(pool netip.Prefix, bits int, key string, rng *hcl.Range) (netip.Prefix, bool) {
-	taken := v.taken()
-	if p, ok := v.host.Pinned[key]; ok && pool.Contains(p.Addr()) && p.Bits() == bits && !overlapsAny(p, taken) {
-		v.used = append(v.used, usedPrefix{p: p, owner: key, rng: rng})
-		return p, true
+	set, err := v.usedSet(pool, bits)
+	var p netip.Prefix
+	if err == nil {
+		if pinned, ok := v.host.Pinned[key]; ok && pool.Contains(pinned.Addr()) && pinned.Bits() == bits && !set.Overlaps(pinned) {
+			p = pinned
+		} else {
+			p, err = set.Allocate(key)
+		}
 	}
-	p, err := allocSubnet(pool, bits, key, taken)
 	if err != nil {
 		v.errf(rng, "Address pool exhausted", "Cannot allocate a /%d for %s from %s: %v. Give addresses explicitly, or a larger pool in the defaults block (ipv4_pool, ula_prefix).", bits, key, pool, err)
 		return netip.Prefix{}, false
 	}
 	v.used = append(v.used, usedPrefix{p: p, owner: key, rng: rng})
 	return p, true
-}
-
-func overlapsAny(p netip.Prefix, list []netip.Prefix) bool {
-	for _, q := range list {
-		if p.Overlaps(q) {
-			return true
-		}
-	}
-	return false
 }
 
 // nth returns the address n places after the start of p.
@@ -186,20 +196,33 @@ func (v *validator) allocateMember(m *ResolvedMachine, subnets []netip.Prefix) {
 		if hasFamily(m.ContainerAddrs, sp.Addr().Is4()) {
 			continue
 		}
-		used := map[netip.Addr]bool{sp.Addr(): true}
-		for _, other := range v.out.Machines {
-			for _, a := range other.ContainerAddrs {
-				used[a.Addr()] = true
-			}
-		}
+		used := v.containerAddrs()
+		used[sp.Addr()] = true
 		a, err := hostIndex(sp.Masked(), "machine/"+m.Name, used)
+		delete(used, sp.Addr())
 		if err != nil {
 			v.errf(m.Spec.DefRange.Ptr(), "No free address", "Cannot give machine %s an address in %s: %v. Set container { address = [...] } explicitly or enlarge the subnet.", m.Name, sp, err)
 			continue
 		}
 		m.ContainerAddrs = append(m.ContainerAddrs, netip.PrefixFrom(a, sp.Bits()))
+		used[a] = true
 	}
 	v.defaultGateways(m, subnets)
+}
+
+// containerAddrs is the one used-set of container addresses: every address
+// of a machine's container side, built once on the first member allocation
+// and extended by each one after it (instead of rebuilt per member).
+func (v *validator) containerAddrs() map[netip.Addr]bool {
+	if v.containerUsed == nil {
+		v.containerUsed = map[netip.Addr]bool{}
+		for _, other := range v.out.Machines {
+			for _, a := range other.ContainerAddrs {
+				v.containerUsed[a.Addr()] = true
+			}
+		}
+	}
+	return v.containerUsed
 }
 
 func (v *validator) defaultGateways(m *ResolvedMachine, hostSide []netip.Prefix) {
@@ -233,6 +256,7 @@ type parsedForward struct {
 	container PortRange
 	addr      netip.Addr
 	allow     []netip.Prefix
+	block     int // index of the forward_port block in the machine's spec
 }
 
 func (v *validator) forwards() {
@@ -243,6 +267,7 @@ func (v *validator) forwards() {
 			if !ok {
 				continue
 			}
+			pf.block = i
 			v.resolveForward(m, pf)
 		}
 	}
@@ -337,6 +362,10 @@ func (v *validator) resolveForward(m *ResolvedMachine, pf *parsedForward) {
 			Protocol: pf.proto, HostAddr: pf.addr, HostPorts: pf.host,
 			Target: target, TargetPorts: pf.container, AllowFrom: allow,
 		})
+		if v.forwardBlocks == nil {
+			v.forwardBlocks = map[*ResolvedMachine][]int{}
+		}
+		v.forwardBlocks[m] = append(v.forwardBlocks[m], pf.block)
 		n++
 	}
 	if n == 0 {
@@ -347,47 +376,6 @@ func (v *validator) resolveForward(m *ResolvedMachine, pf *parsedForward) {
 			fam = "IPv4"
 		}
 		v.errf(pf.spec.DefRange.Ptr(), "Forward has no target", "Machine %s has no static %s address to forward to (and allow_from must include that family). Give it container { address = [...] }, or use mode veth or a zone, where nspawnctl allocates one.", m.Name, fam)
-	}
-}
-
-// portCollisions reports forwards of different machines (or of one machine)
-// that claim the same protocol, host address and port.
-func (v *validator) portCollisions() {
-	type claim struct {
-		m *ResolvedMachine
-		f nat.Forward
-		i int
-	}
-	var claims []claim
-	for _, m := range v.out.Machines {
-		for i, f := range m.Forwards {
-			claims = append(claims, claim{m, f, i})
-		}
-	}
-	reported := map[string]bool{}
-	for i := range claims {
-		for j := i + 1; j < len(claims); j++ {
-			a, b := claims[i], claims[j]
-			if a.f.Protocol != b.f.Protocol || a.f.Target.Is4() != b.f.Target.Is4() || !rangesOverlap(a.f.HostPorts, b.f.HostPorts) {
-				continue
-			}
-			if a.f.HostAddr.IsValid() && b.f.HostAddr.IsValid() && a.f.HostAddr != b.f.HostAddr {
-				continue
-			}
-			if !disjointSources(a.f.AllowFrom, b.f.AllowFrom) {
-				key := fmt.Sprintf("%s/%d", b.m.Name, b.i)
-				if reported[key] {
-					continue
-				}
-				reported[key] = true
-				where := "any local address"
-				if a.f.HostAddr.IsValid() {
-					where = a.f.HostAddr.String()
-				}
-				fb := &b.m.Spec.Forwards[forwardBlockIndex(b.m, b.i)]
-				v.errf(diag.Attr(fb.Body, "host_port", fb.DefRange), "Host port already forwarded", "%s port %s on %s is already forwarded to machine %s (%s); one host port can lead to one container only. Choose another host_port, or bind the forwards to different host_address values.", strings.ToUpper(b.f.Protocol), b.f.HostPorts, where, a.m.Name, a.f.HostPorts)
-			}
-		}
 	}
 }
 
@@ -405,24 +393,6 @@ func disjointSources(a, b []netip.Prefix) bool {
 		}
 	}
 	return true
-}
-
-// forwardBlockIndex maps the index of a resolved forward back to its block:
-// a block with no host_address yields one forward per family.
-func forwardBlockIndex(m *ResolvedMachine, resolved int) int {
-	// Resolved forwards are appended block by block; count them again.
-	n := 0
-	for i := range m.Spec.Forwards {
-		fams := 2
-		if m.Spec.Forwards[i].HostAddress != "" {
-			fams = 1
-		}
-		n += fams
-		if resolved < n {
-			return i
-		}
-	}
-	return len(m.Spec.Forwards) - 1
 }
 
 func (v *validator) nebula(m *Machine, rm *ResolvedMachine) {

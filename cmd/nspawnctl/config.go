@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/nspawnctl/nspawnctl/internal/diag"
 	"github.com/nspawnctl/nspawnctl/machine"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
@@ -91,6 +92,10 @@ func (a *app) printDiagnostics(p *machine.Parser, diags hcl.Diagnostics) {
 		}
 	}
 	w := hcl.NewDiagnosticTextWriter(a.stderr, p.Files(), uint(width), color)
+	// Loading and validation each sort theirs; together they are sorted
+	// again, so the user reads them in source order.
+	diags = append(hcl.Diagnostics(nil), diags...)
+	diag.Sort(diags)
 	for _, d := range diags {
 		// A compiler-style first line (FILE:LINE:COL: error: SUMMARY) that
 		// editors and CI logs link to, then HCL's snippet and detail.

@@ -4,6 +4,7 @@ package diag
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -81,4 +82,32 @@ func Errorf(subject *hcl.Range, summary, detail string, args ...any) *hcl.Diagno
 // Warnf returns a warning diagnostic at subject.
 func Warnf(subject *hcl.Range, summary, detail string, args ...any) *hcl.Diagnostic {
 	return &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: summary, Detail: fmt.Sprintf(detail, args...), Subject: subject}
+}
+
+// Sort orders diagnostics by position (file name, then offset), then by
+// severity, summary and detail, so that the same configuration yields the
+// same list on every run whatever order the checks ran in (Go map
+// iteration included). Diagnostics without a subject go last.
+func Sort(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i], diags[j]
+		if (a.Subject == nil) != (b.Subject == nil) {
+			return b.Subject == nil
+		}
+		if a.Subject != nil {
+			if a.Subject.Filename != b.Subject.Filename {
+				return a.Subject.Filename < b.Subject.Filename
+			}
+			if a.Subject.Start.Byte != b.Subject.Start.Byte {
+				return a.Subject.Start.Byte < b.Subject.Start.Byte
+			}
+		}
+		if a.Severity != b.Severity {
+			return a.Severity < b.Severity
+		}
+		if a.Summary != b.Summary {
+			return a.Summary < b.Summary
+		}
+		return a.Detail < b.Detail
+	})
 }

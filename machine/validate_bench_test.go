@@ -1,0 +1,65 @@
+package machine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// benchConfig writes a configuration of n veth machines with one forward
+// each (distinct host ports) and returns its path: the shape of the
+// issue's measurement of `nspawnctl validate`.
+func benchConfig(b *testing.B, n int) string {
+	b.Helper()
+	var sb strings.Builder
+	// A /8 of /28s holds a million machines; the default /16 only 4096.
+	sb.WriteString("defaults {\n  ipv4_pool = \"10.0.0.0/8\"\n}\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, "machine \"m%d\" {\n  forward_port {\n    host_port      = %d\n    container_port = 80\n  }\n}\n", i, 10000+i)
+	}
+	path := filepath.Join(b.TempDir(), "bench.hcl")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// benchmarkValidate validates n decoded machines: the resolution
+// (checks, allocation, forward collisions) the issue asks to be linear.
+func benchmarkValidate(b *testing.B, n int) {
+	p := NewParser()
+	cfg, diags := p.Load([]string{benchConfig(b, n)})
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, diags := Validate(cfg, testFacts); diags.HasErrors() {
+			b.Fatal(diags)
+		}
+	}
+}
+
+// benchmarkLoadValidate loads and validates n machines, as nspawnctl
+// validate does (HCL parsing and decoding included).
+func benchmarkLoadValidate(b *testing.B, n int) {
+	path := benchConfig(b, n)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := NewParser()
+		cfg, diags := p.Load([]string{path})
+		if diags.HasErrors() {
+			b.Fatal(diags)
+		}
+		if _, diags := Validate(cfg, testFacts); diags.HasErrors() {
+			b.Fatal(diags)
+		}
+	}
+}
+
+func BenchmarkValidate1000(b *testing.B)      { benchmarkValidate(b, 1000) }
+func BenchmarkValidate10000(b *testing.B)     { benchmarkValidate(b, 10000) }
+func BenchmarkLoadValidate1000(b *testing.B)  { benchmarkLoadValidate(b, 1000) }
+func BenchmarkLoadValidate10000(b *testing.B) { benchmarkLoadValidate(b, 10000) }
