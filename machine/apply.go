@@ -65,13 +65,15 @@ type MachinePlan struct {
 	Reason string `json:"reason,omitempty"`
 
 	resolved *ResolvedMachine
-	arts     []Artifact
-	nat      nat.Machine
+	// desired is what Apply writes: exactly the state this plan compared.
+	desired *desiredState
 }
 
 // Plan compares a resolved declared configuration with the host. It is a
-// read-only operation.
-func (m *Manager) Plan(r *Resolved, prune, force bool) ([]*MachinePlan, error) {
+// read-only operation, and needs no connection to systemd: it reads the
+// state directory and the files alone. Whether a machine runs is not part
+// of it; Activation says what Apply does to a machine that runs.
+func (m *Manager) Plan(ctx context.Context, r *Resolved, prune, force bool) ([]*MachinePlan, error) {
 	recs, err := m.Store.List()
 	if err != nil {
 		return nil, err
@@ -82,7 +84,7 @@ func (m *Manager) Plan(r *Resolved, prune, force bool) ([]*MachinePlan, error) {
 	}
 	var plans []*MachinePlan
 	for _, rm := range r.Machines {
-		p, err := m.planMachine(r, rm, byName[rm.Name], force)
+		p, err := m.planMachine(ctx, r, rm, byName[rm.Name], force)
 		if err != nil {
 			return nil, err
 		}
@@ -117,14 +119,10 @@ func (m *Manager) Plan(r *Resolved, prune, force bool) ([]*MachinePlan, error) {
 	return plans, nil
 }
 
-func (m *Manager) planMachine(r *Resolved, rm *ResolvedMachine, rec *Record, force bool) (*MachinePlan, error) {
+func (m *Manager) planMachine(ctx context.Context, r *Resolved, rm *ResolvedMachine, rec *Record, force bool) (*MachinePlan, error) {
 	p := &MachinePlan{Name: rm.Name, resolved: rm, Ownership: OwnerDeclarative}
-	arts, err := m.machineArtifacts(r, rm)
-	if err != nil {
-		return nil, err
-	}
-	p.arts = arts
-	p.nat = natMachine(r, rm)
+	takeover := false
+	nm := natMachine(r, rm)
 	switch {
 	case rec == nil:
 		p.Action = ActionCreate
@@ -135,13 +133,27 @@ func (m *Manager) planMachine(r *Resolved, rm *ResolvedMachine, rec *Record, for
 		return p, nil
 	default:
 		p.Action = ActionUpdate
+		if rec.Ownership != OwnerDeclarative {
+			takeover = true
+			p.Reason = fmt.Sprintf("taken over from nspawnctl create (--force); from now on apply manages %s", rm.Name)
+		}
 	}
+	ds, err := m.desired(ctx, r, rm, rec)
+	if err != nil {
+		return nil, err
+	}
+	p.desired = ds
 	want := map[string]Artifact{}
-	for _, a := range arts {
+	for _, a := range ds.arts {
 		want[a.Path] = a
 		fc, changed := m.fileChange(a)
 		if changed {
 			fc.Effect = effectOf(a, fc)
+			if a.Mode != 0 && a.Mode&0o077 == 0 {
+				// Keys (and Nebula's config, which holds one): a plan is
+				// for reviewers and CI logs, not for secrets.
+				fc.Diff = "(only root may read this file; its content is not shown)"
+			}
 			p.Files = append(p.Files, fc)
 		}
 	}
@@ -161,7 +173,7 @@ func (m *Manager) planMachine(r *Resolved, rm *ResolvedMachine, rec *Record, for
 	for _, f := range rm.Forwards {
 		now = append(now, f.String())
 	}
-	now = append(now, masqueradeLines(p.nat)...)
+	now = append(now, masqueradeLines(nm)...)
 	for _, f := range now {
 		if !slices.Contains(had, f) {
 			p.NAT = append(p.NAT, "+ "+f)
@@ -179,7 +191,7 @@ func (m *Manager) planMachine(r *Resolved, rm *ResolvedMachine, rec *Record, for
 	if len(p.NAT) > 0 {
 		p.Effect = strongest(p.Effect, EffectReload)
 	}
-	if p.Action == ActionUpdate && p.Effect == EffectNone {
+	if p.Action == ActionUpdate && p.Effect == EffectNone && !takeover {
 		p.Action = ActionUnchanged
 	}
 	p.Activation = activation(cmp.Or(rm.Spec.Activation, ActivateAuto), p.Effect)
@@ -324,18 +336,19 @@ func activation(strategy, effect string) string {
 	return effect
 }
 
-// ApplyOptions are the options of Apply.
+// ApplyOptions are the options of Apply. Pruning and taking over are
+// decided by the plan (Plan's prune and force), which Apply carries out.
 type ApplyOptions struct {
-	Prune       bool
-	Force       bool
 	ConfigFiles []string
 	// RefreshNAT re-applies a running machine's forwards after its NAT
 	// definition changed (the unit's hooks only run at start and stop).
 	RefreshNAT func(name string) error
 }
 
-// Apply carries out plans: creates and updates declared machines, restarts
-// or reloads running ones as their activation says, and removes pruned ones.
+// Apply carries out plans: writes exactly the artefacts each plan compared
+// (not a new computation of them), restarts or reloads running machines as
+// their activation says, and removes pruned ones. Unchanged and kept
+// machines are not touched, running or not.
 func (m *Manager) Apply(ctx context.Context, r *Resolved, plans []*MachinePlan, opts ApplyOptions) error {
 	var errs []error
 	for _, p := range plans {
@@ -357,7 +370,7 @@ func (m *Manager) applyOne(ctx context.Context, r *Resolved, p *MachinePlan, opt
 	if state, err := m.Units.ActiveState(ctx, UnitName(p.Name)); err == nil {
 		running = state == "active" || state == "activating" || state == "reloading"
 	}
-	if err := m.Create(ctx, r, p.Name, CreateOptions{Ownership: OwnerDeclarative, Force: true, ConfigFiles: opts.ConfigFiles}); err != nil {
+	if err := m.Create(ctx, r, p.Name, CreateOptions{Ownership: OwnerDeclarative, Force: true, ConfigFiles: opts.ConfigFiles, planned: p.desired}); err != nil {
 		return err
 	}
 	autostart := p.resolved.Spec.Autostart

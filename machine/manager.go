@@ -61,6 +61,9 @@ type Manager struct {
 	Out io.Writer
 	// Now is the clock (time.Now in production).
 	Now func() time.Time
+	// Nebula finds the host's nebula and its version (nebula.FindBinary and
+	// DetectVersion when nil).
+	Nebula func(ctx context.Context) (string, nebula.Version, error)
 }
 
 func (m *Manager) host(p string) string { return filepath.Join(m.FSRoot, p) }
@@ -129,6 +132,10 @@ type CreateOptions struct {
 	Start bool
 	// ConfigFiles are recorded for status.
 	ConfigFiles []string
+
+	// planned is the desired state a plan computed, which Apply carries
+	// out; nil computes it here.
+	planned *desiredState
 }
 
 // Create makes machine name of a resolved configuration exist on the host:
@@ -155,17 +162,17 @@ func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts Cre
 	if err := m.checkCreatable(ctx, rm, prev, opts); err != nil {
 		return err
 	}
-	arts, err := m.machineArtifacts(r, rm)
-	if err != nil {
-		return err
-	}
-	var overlay netip.Prefix
-	if rm.Nebula != nil {
-		nebulaArts, addr, err := m.nebulaArtifacts(ctx, r, rm, prev)
-		if err != nil {
-			return fmt.Errorf("preparing the Nebula sidecar of %s: %w", name, err)
+	ds := opts.planned
+	if ds == nil {
+		if ds, err = m.desired(ctx, r, rm, prev); err != nil {
+			return err
 		}
-		arts, overlay = append(arts, nebulaArts...), addr
+	}
+	arts, overlay := ds.arts, ds.overlay
+	if rm.Nebula != nil {
+		if err := m.makeNebulaDir(name); err != nil {
+			return err
+		}
 	}
 
 	undo := &undoLog{}

@@ -14,18 +14,16 @@ import (
 // nebulaKey is the state key of a machine's overlay address allocation.
 func nebulaKey(name string) string { return "nebula/" + name }
 
-// nebulaArtifacts prepares a machine's Nebula sidecar: checks the host's
+// nebulaArtifacts computes a machine's Nebula sidecar: checks the host's
 // nebula against the block, allocates the overlay address when signing
-// without one (keeping the recorded one), signs or reads the certificate,
-// and returns the files (config, keys, the root's .network file) and the
-// two template units. The caller writes them like every other artefact.
+// without one (keeping the recorded one), signs or reads the certificate
+// (keeping the one an earlier apply wrote while it fits), and returns the
+// files (config, keys, the root's .network file) and the units. It changes
+// nothing on the host; Create writes them like every other artefact, after
+// makeNebulaDir.
 func (m *Manager) nebulaArtifacts(ctx context.Context, r *Resolved, rm *ResolvedMachine, prev *Record) ([]Artifact, netip.Prefix, error) {
 	cfg := rm.Nebula
-	bin, err := nebula.FindBinary()
-	if err != nil {
-		return nil, netip.Prefix{}, err
-	}
-	version, err := nebula.DetectVersion(ctx, bin)
+	bin, version, err := m.nebulaBinary(ctx)
 	if err != nil {
 		return nil, netip.Prefix{}, err
 	}
@@ -67,16 +65,17 @@ func (m *Manager) nebulaArtifacts(ctx context.Context, r *Resolved, rm *Resolved
 		return nil, netip.Prefix{}, err
 	}
 	out = append(out, Artifact{Path: nebula.SidecarDropInPath(r.UnitDir, rm.Name), Content: dropIn, Mode: 0o644, Owner: owner})
-	// The key material lives in a directory only root may enter; atomicfile
-	// would create it 0755.
-	dir := m.host(nebula.Dir(rm.Name))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, netip.Prefix{}, fmt.Errorf("creating %s: %w", nebula.Dir(rm.Name), err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, netip.Prefix{}, err
-	}
 	return out, res.Address, nil
+}
+
+// makeNebulaDir creates the directory of a machine's sidecar keys: only
+// root may enter it, and atomicfile would create it 0755.
+func (m *Manager) makeNebulaDir(name string) error {
+	dir := m.host(nebula.Dir(name))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", nebula.Dir(name), err)
+	}
+	return os.Chmod(dir, 0o700)
 }
 
 // nebulaAddress allocates the machine's overlay address from its pool,

@@ -64,7 +64,9 @@ func (d *declared) close() {
 	}
 }
 
-func (a *app) declare(ctx context.Context, hf *hostFlags, paths []string, prune, force bool) (*declared, error) {
+// declare loads, resolves and plans; online connects to systemd (apply
+// needs it, plan does not).
+func (a *app) declare(ctx context.Context, hf *hostFlags, paths []string, prune, force, online bool) (*declared, error) {
 	files, err := machine.ExpandPaths(paths)
 	if err != nil {
 		return nil, withCode(exitInvalid, err)
@@ -76,7 +78,11 @@ func (a *app) declare(ctx context.Context, hf *hostFlags, paths []string, prune,
 		return nil, withCode(exitInvalid, fmt.Errorf("the configuration has errors; nothing was changed"))
 	}
 	d := &declared{files: files}
-	d.m, d.closeFn, err = a.manager(ctx, hf)
+	if online {
+		d.m, d.closeFn, err = a.manager(ctx, hf)
+	} else {
+		d.m, err = a.offlineManager(hf)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +101,7 @@ func (a *app) declare(ctx context.Context, hf *hostFlags, paths []string, prune,
 		d.close()
 		return nil, withCode(exitInvalid, fmt.Errorf("the configuration has errors; nothing was changed"))
 	}
-	if d.plans, err = d.m.Plan(d.resolved, prune, force); err != nil {
+	if d.plans, err = d.m.Plan(ctx, d.resolved, prune, force); err != nil {
 		d.close()
 		return nil, err
 	}
@@ -105,11 +111,11 @@ func (a *app) declare(ctx context.Context, hf *hostFlags, paths []string, prune,
 // withDeclared returns a RunE that loads, resolves and plans the declared
 // configuration named by the arguments under the state lock, bounded by
 // --timeout, and runs fn with it.
-func (a *app) withDeclared(hf *hostFlags, prune, force *bool, fn func(context.Context, *declared) error) func(*cobra.Command, []string) error {
+func (a *app) withDeclared(hf *hostFlags, prune, force *bool, online bool, fn func(context.Context, *declared) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
 		defer cancel()
-		d, err := a.declare(ctx, hf, args, *prune, *force)
+		d, err := a.declare(ctx, hf, args, *prune, *force, online)
 		if err != nil {
 			return err
 		}
@@ -164,7 +170,12 @@ func newPlanCmd(a *app) *cobra.Command {
 		Use:   "plan FILE|DIR...",
 		Short: "Show what apply would create, change and remove, and whether machines restart",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: a.withDeclared(&hf, &prune, &force, func(_ context.Context, d *declared) error {
+		Long: `plan compares the declared machines and zones with the host's state directory
+and files and shows what apply would write, remove and restart. It needs no
+connection to systemd, so a change can be reviewed anywhere the state directory
+can be read. Whether a machine runs is not checked: "running machine: EFFECT"
+says what apply does to it if it runs (a stopped machine only gets its files).`,
+		RunE: a.withDeclared(&hf, &prune, &force, false, func(_ context.Context, d *declared) error {
 			if asJSON {
 				return a.writeJSON(d.plans)
 			}
@@ -190,12 +201,12 @@ as their activation strategy says, and with --prune removes machines an earlier 
 created that are no longer declared. Machines made with nspawnctl create, and machines
 nspawnctl does not manage, are never changed without --force.`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: a.withDeclared(&hf, &prune, &force, func(ctx context.Context, d *declared) error {
+		RunE: a.withDeclared(&hf, &prune, &force, true, func(ctx context.Context, d *declared) error {
 			a.printPlan(d.plans, false)
 			// Starting and stopping runs the NAT hooks, which take the lock
 			// of the NAT store, not this one; keeping ours serialises applies.
 			return d.m.Apply(ctx, d.resolved, d.plans, machine.ApplyOptions{
-				Prune: prune, Force: force, ConfigFiles: d.files, RefreshNAT: a.refreshNAT(hf.stateDir),
+				ConfigFiles: d.files, RefreshNAT: a.refreshNAT(hf.stateDir),
 			})
 		}),
 	}

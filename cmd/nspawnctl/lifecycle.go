@@ -43,15 +43,9 @@ func (f *hostFlags) register(cmd *cobra.Command) {
 // manager connects to systemd, machined and networkd and returns a Manager
 // for the real host, with a function that closes the connections.
 func (a *app) manager(ctx context.Context, f *hostFlags) (*machine.Manager, func(), error) {
-	id, err := networkd.ReadMachineID(f.machineIDFile)
+	m, err := a.offlineManager(f)
 	if err != nil {
 		return nil, nil, err
-	}
-	bin := f.binary
-	if bin == "" {
-		if bin, err = os.Executable(); err != nil {
-			return nil, nil, fmt.Errorf("finding nspawnctl's own path for unit hooks: %w (pass --binary)", err)
-		}
 	}
 	units, err := machine.NewSystemdUnits(ctx)
 	if err != nil {
@@ -68,9 +62,26 @@ func (a *app) manager(ctx context.Context, f *hostFlags) (*machine.Manager, func
 		machined.Close()
 		return nil, nil, err
 	}
-	m := &machine.Manager{
+	m.Units, m.Machines, m.Networkd = units, machined, nd
+	return m, func() { units.Close(); machined.Close() }, nil
+}
+
+// offlineManager is a Manager without connections to systemd, machined and
+// networkd: enough for what reads only the state directory and files
+// (plan), so that it works where there is no system bus (a laptop, CI).
+func (a *app) offlineManager(f *hostFlags) (*machine.Manager, error) {
+	id, err := networkd.ReadMachineID(f.machineIDFile)
+	if err != nil {
+		return nil, err
+	}
+	bin := f.binary
+	if bin == "" {
+		if bin, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("finding nspawnctl's own path for unit hooks: %w (pass --binary)", err)
+		}
+	}
+	return &machine.Manager{
 		FSRoot: "/", Store: &machine.Store{Dir: f.stateDir},
-		Units: units, Machines: machined, Networkd: nd,
 		NAT:    nat.NewStore(f.stateDir),
 		Binary: bin, MachineID: id,
 		HostPrefixes: hostPrefixes,
@@ -78,8 +89,7 @@ func (a *app) manager(ctx context.Context, f *hostFlags) (*machine.Manager, func
 		Run:          machine.ExecRun(a.stderr),
 		Progress:     a.terminal(),
 		Out:          a.stderr,
-	}
-	return m, func() { units.Close(); machined.Close() }, nil
+	}, nil
 }
 
 // terminal returns stderr when it is a terminal, for progress lines that
