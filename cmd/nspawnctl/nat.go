@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/nspawnctl/nspawnctl/internal/filelock"
+	"github.com/nspawnctl/nspawnctl/internal/linediff"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -153,7 +154,7 @@ hook) refuses a start whose forwards conflict, before the container runs;
 				return err
 			}
 			fmt.Fprint(a.stdout, have.OwnText())
-			if d := lineDiff(have.OwnText(), want.OwnText()); d != "" {
+			if d := linediff.Unordered(have.OwnText(), want.OwnText()); d != "" {
 				fmt.Fprintf(a.stdout, "\n# differs from the desired state (- installed, + desired; run \"nspawnctl nat apply\"):\n%s", d)
 				return withCode(exitDiffers, errors.New(""))
 			}
@@ -258,31 +259,4 @@ func readMachines(path string) ([]nat.Machine, error) {
 		return nil, fmt.Errorf("%s: want a JSON array of machines: %w", path, err)
 	}
 	return ms, nil
-}
-
-// lineDiff lists the lines only in have ("-") and only in want ("+").
-func lineDiff(have, want string) string {
-	count := func(s string) map[string]int {
-		m := map[string]int{}
-		for _, l := range strings.Split(s, "\n") {
-			m[strings.TrimSpace(l)]++
-		}
-		return m
-	}
-	h, w := count(have), count(want)
-	var b strings.Builder
-	for _, l := range strings.Split(have, "\n") {
-		if k := strings.TrimSpace(l); h[k] > w[k] {
-			h[k]--
-			fmt.Fprintf(&b, "- %s\n", k)
-		}
-	}
-	h = count(have)
-	for _, l := range strings.Split(want, "\n") {
-		if k := strings.TrimSpace(l); w[k] > h[k] {
-			w[k]--
-			fmt.Fprintf(&b, "+ %s\n", k)
-		}
-	}
-	return b.String()
 }

@@ -2,7 +2,11 @@
 // test failures.
 package linediff
 
-import "bytes"
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
 
 // Diff returns a line diff of want and got, marking lines only in want with
 // "-" and lines only in got with "+". Unchanged lines are shown with two spaces.
@@ -52,4 +56,34 @@ func splitLines(s string) []string {
 		out[i] = string(l)
 	}
 	return out
+}
+
+// Unordered lists the lines only in have ("- ") and only in want ("+ "),
+// counted as multisets of trimmed lines: for texts whose order carries no
+// meaning, such as a ruleset as the kernel lists it (set elements and
+// chains come back in the kernel's order, not the one they were written in).
+func Unordered(have, want string) string {
+	count := func(s string) map[string]int {
+		m := map[string]int{}
+		for _, l := range strings.Split(s, "\n") {
+			m[strings.TrimSpace(l)]++
+		}
+		return m
+	}
+	h, w := count(have), count(want)
+	var b strings.Builder
+	for _, l := range strings.Split(have, "\n") {
+		if k := strings.TrimSpace(l); h[k] > w[k] {
+			h[k]--
+			fmt.Fprintf(&b, "- %s\n", k)
+		}
+	}
+	h = count(have)
+	for _, l := range strings.Split(want, "\n") {
+		if k := strings.TrimSpace(l); w[k] > h[k] {
+			w[k]--
+			fmt.Fprintf(&b, "+ %s\n", k)
+		}
+	}
+	return b.String()
 }
