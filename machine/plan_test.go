@@ -30,7 +30,7 @@ func newPlanEnv(t *testing.T) *planEnv {
 	m, units, _ := testManager(t)
 	m.Now = func() time.Time { return time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC) }
 	m.Nebula = func(context.Context) (string, nebula.Version, error) {
-		return "/usr/bin/nebula", nebula.Version{1, 6, 1}, nil
+		return "/usr/bin/nebula", nebula.Version{Major: 1, Minor: 6, Patch: 1}, nil
 	}
 	for _, name := range []string{"web", "db", "mesh"} {
 		if err := os.MkdirAll(m.host("/var/lib/machines/"+name), 0o755); err != nil {

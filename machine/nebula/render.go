@@ -10,7 +10,10 @@ import (
 	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/nspawnctl/nspawnctl/internal/unitfile"
 )
@@ -97,162 +100,201 @@ type RenderInput struct {
 // every start, so a downgrade cannot weaken the firewall unnoticed.
 const requiresPrefix = "# nspawnctl-requires-nebula: "
 
-// RenderConfig renders machine's nebula config.yml. Every string is written
-// as a JSON string, which YAML reads as a double-quoted scalar, so no value
-// can start a new key. Keys are only those that every nebula since
-// MinVersion reads; newer keys are emitted only when the block uses them, and
-// CheckVersion refuses them for a nebula that would ignore them.
+// RenderConfig renders machine's nebula config.yml with a YAML encoder.
+// Every string is a double-quoted scalar, so no value can start a new key.
+// Keys are only those that every nebula since MinVersion reads; newer keys
+// are emitted only when the block uses them, and CheckVersion refuses them
+// for a nebula that would ignore them.
 func RenderConfig(in RenderInput) ([]byte, error) {
 	c := in.Config
 	if c == nil {
 		return nil, fmt.Errorf("machine %s has no nebula block", in.Machine)
 	}
-	for what, pem := range map[string][]byte{"CA certificate": in.CA, "certificate": in.Cert, "key": in.Key} {
-		if !bytes.Contains(pem, []byte("-----BEGIN ")) {
-			return nil, fmt.Errorf("the nebula %s of machine %s is not PEM; check the files named in its nebula block", what, in.Machine)
+	for _, p := range []struct {
+		what string
+		pem  []byte
+	}{{"CA certificate", in.CA}, {"certificate", in.Cert}, {"key", in.Key}} {
+		if !bytes.Contains(p.pem, []byte("-----BEGIN ")) {
+			return nil, fmt.Errorf("the nebula %s of machine %s is not PEM; check the files named in its nebula block", p.what, in.Machine)
 		}
 	}
 	need, _ := Required(c)
-	var b strings.Builder
-	w := func(indent int, format string, args ...any) {
-		b.WriteString(strings.Repeat("  ", indent))
-		fmt.Fprintf(&b, format, args...)
-		b.WriteByte('\n')
-	}
-	w(0, "# Nebula config of machine %s (network %s), written by nspawnctl: edit the nebula block and apply, not this file.", q(in.Machine), q(c.Network))
-	w(0, "%s%s", requiresPrefix, need)
-	w(0, "pki:")
-	pemBlock(&b, "ca", in.CA)
-	pemBlock(&b, "cert", in.Cert)
-	pemBlock(&b, "key", in.Key)
+	root := ymap()
 
-	if len(c.StaticHostMap) == 0 {
-		w(0, "static_host_map: {}")
-	} else {
-		w(0, "static_host_map:")
-		for _, k := range sortedKeys(c.StaticHostMap) {
-			w(1, "%s: %s", q(k), list(c.StaticHostMap[k]))
-		}
-	}
+	pki := ymap()
+	pki.set("ca", ypem(in.CA))
+	pki.set("cert", ypem(in.Cert))
+	pki.set("key", ypem(in.Key))
+	root.set("pki", pki.n)
+	root.n.Content[0].HeadComment = fmt.Sprintf("# Nebula config of machine %s (network %s), written by nspawnctl: edit the nebula block and apply, not this file.\n%s%s", q(in.Machine), q(c.Network), requiresPrefix, need)
 
-	w(0, "lighthouse:")
-	w(1, "am_lighthouse: %t", c.AmLighthouse)
-	w(1, "interval: 60")
-	if c.AmLighthouse || len(c.Lighthouses) == 0 {
+	hostMap := ymap()
+	for _, k := range sortedKeys(c.StaticHostMap) {
+		hostMap.setQuoted(k, ylist(c.StaticHostMap[k]))
+	}
+	root.set("static_host_map", hostMap.n)
+
+	lh := ymap()
+	lh.set("am_lighthouse", ybool(c.AmLighthouse))
+	lh.set("interval", yint(60))
+	if c.AmLighthouse {
 		// A lighthouse does not query others; nebula warns about hosts on one.
-		w(1, "hosts: []")
+		lh.set("hosts", ylist(nil))
 	} else {
-		w(1, "hosts:")
-		for _, h := range c.Lighthouses {
-			w(2, "- %s", q(h))
-		}
+		lh.set("hosts", ylist(c.Lighthouses))
+		lh.n.Content[len(lh.n.Content)-1].Style = 0 // one host per line
 	}
+	root.set("lighthouse", lh.n)
 
-	w(0, "listen:")
+	listen := ymap()
 	// The wildcard IPv6 socket is dual-stack, so underlay peers may be
 	// IPv4 or IPv6 (nebula's own default, 0.0.0.0, is IPv4 only).
-	w(1, "host: %s", q("[::]"))
-	w(1, "port: %d", ListenPort(c))
+	listen.set("host", ystr("[::]"))
+	listen.set("port", yint(ListenPort(c)))
+	root.set("listen", listen.n)
 
 	punch := c.Punchy == nil || *c.Punchy
-	w(0, "punchy:")
-	w(1, "punch: %t", punch)
-	w(1, "respond: %t", punch)
+	punchy := ymap()
+	punchy.set("punch", ybool(punch))
+	punchy.set("respond", ybool(punch))
+	root.set("punchy", punchy.n)
 
 	mtu := 1300
 	if c.MTU != nil {
 		mtu = *c.MTU
 	}
-	w(0, "tun:")
-	w(1, "disabled: false")
-	w(1, "dev: %s", q(Device(c)))
-	w(1, "drop_local_broadcast: false")
-	w(1, "drop_multicast: false")
-	w(1, "tx_queue: 500")
-	w(1, "mtu: %d", mtu)
-	w(1, "routes: []")
-	w(1, "unsafe_routes: []")
+	tun := ymap()
+	tun.set("disabled", ybool(false))
+	tun.set("dev", ystr(Device(c)))
+	tun.set("drop_local_broadcast", ybool(false))
+	tun.set("drop_multicast", ybool(false))
+	tun.set("tx_queue", yint(500))
+	tun.set("mtu", yint(mtu))
+	tun.set("routes", ylist(nil))
+	tun.set("unsafe_routes", ylist(nil))
+	root.set("tun", tun.n)
 
-	w(0, "logging:")
-	w(1, "level: %s", q("info"))
-	w(1, "format: %s", q("text"))
+	logging := ymap()
+	logging.set("level", ystr("info"))
+	logging.set("format", ystr("text"))
+	root.set("logging", logging.n)
 
-	w(0, "firewall:")
-	w(1, "conntrack:")
-	w(2, "tcp_timeout: %s", q("12m"))
-	w(2, "udp_timeout: %s", q("3m"))
-	w(2, "default_timeout: %s", q("10m"))
+	fw := ymap()
+	ct := ymap()
+	ct.set("tcp_timeout", ystr("12m"))
+	ct.set("udp_timeout", ystr("3m"))
+	ct.set("default_timeout", ystr("10m"))
+	fw.set("conntrack", ct.n)
 	outbound := c.Outbound
+	var outComment string
 	if len(outbound) == 0 {
 		// Nebula denies what no rule allows. With no outbound rule the
 		// machine could not start any connection over the overlay, which is
 		// never what a block without outbound rules means; inbound stays
 		// closed unless rules open it.
-		w(1, "# no outbound rule was given: everything outbound is allowed")
+		outComment = "# no outbound rule was given: everything outbound is allowed"
 		outbound = []Rule{{Port: "any", Proto: "any", Host: "any"}}
 	}
-	rules(&b, "outbound", outbound)
+	fw.set("outbound", rules(outbound))
+	fw.n.Content[len(fw.n.Content)-2].HeadComment = outComment
+	fw.set("inbound", rules(c.Inbound))
 	if len(c.Inbound) == 0 {
-		w(1, "# no inbound rule was given: nothing is let in")
+		fw.n.Content[len(fw.n.Content)-2].HeadComment = "# no inbound rule was given: nothing is let in"
 	}
-	rules(&b, "inbound", c.Inbound)
-	return []byte(b.String()), nil
+	root.set("firewall", fw.n)
+
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(root.n); err != nil {
+		return nil, fmt.Errorf("encoding the nebula config of machine %s: %w", in.Machine, err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
-func pemBlock(b *strings.Builder, key string, pem []byte) {
-	fmt.Fprintf(b, "  %s: |\n", key)
-	for _, l := range strings.Split(strings.TrimRight(string(pem), "\n"), "\n") {
-		fmt.Fprintf(b, "    %s\n", l)
+// yamlMap builds a YAML mapping in the order its keys are set.
+type yamlMap struct{ n *yaml.Node }
+
+func ymap() yamlMap { return yamlMap{&yaml.Node{Kind: yaml.MappingNode}} }
+
+func (m yamlMap) set(key string, v *yaml.Node) {
+	m.setKey(&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
+}
+
+// setQuoted sets a key that comes from the configuration: quoted, like
+// every value from it.
+func (m yamlMap) setQuoted(key string, v *yaml.Node) { m.setKey(ystr(key), v) }
+
+func (m yamlMap) setKey(k, v *yaml.Node) {
+	m.n.Content = append(m.n.Content, k, v)
+	if v.Kind == yaml.MappingNode && len(v.Content) == 0 {
+		v.Style = yaml.FlowStyle // {}
 	}
 }
 
-func rules(b *strings.Builder, dir string, rs []Rule) {
+// ystr is a double-quoted string: whatever it holds, it stays one value.
+func ystr(s string) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Style: yaml.DoubleQuotedStyle}
+}
+
+func yint(i int) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(i)}
+}
+
+func ybool(v bool) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(v)}
+}
+
+// ylist is a flow sequence of strings: ["a", "b"], or [].
+func ylist(ss []string) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+	for _, s := range ss {
+		n.Content = append(n.Content, ystr(s))
+	}
+	return n
+}
+
+// ypem is a literal block: PEM keeps its lines.
+func ypem(pem []byte) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: strings.TrimRight(string(pem), "\n") + "\n", Style: yaml.LiteralStyle}
+}
+
+// rules is a firewall rule list.
+func rules(rs []Rule) *yaml.Node {
+	seq := &yaml.Node{Kind: yaml.SequenceNode}
 	if len(rs) == 0 {
-		fmt.Fprintf(b, "  %s: []\n", dir)
-		return
+		seq.Style = yaml.FlowStyle // []
 	}
-	fmt.Fprintf(b, "  %s:\n", dir)
 	for _, r := range rs {
-		kv := [][2]string{
-			{"port", q(cmp.Or(r.Port, "any"))},
-			{"proto", q(cmp.Or(r.Proto, "any"))},
-		}
+		m := ymap()
+		m.set("port", ystr(cmp.Or(r.Port, "any")))
+		m.set("proto", ystr(cmp.Or(r.Proto, "any")))
 		add := func(k, v string) {
 			if v != "" {
-				kv = append(kv, [2]string{k, q(v)})
+				m.set(k, ystr(v))
 			}
 		}
 		add("host", r.Host)
 		add("group", r.Group)
 		if len(r.Groups) > 0 {
-			kv = append(kv, [2]string{"groups", list(r.Groups)})
+			m.set("groups", ylist(r.Groups))
 		}
 		add("cidr", r.CIDR)
 		add("ca_name", r.CAName)
 		add("ca_sha", r.CASha)
 		add("local_cidr", r.LocalCIDR)
-		for i, e := range kv {
-			lead := "      "
-			if i == 0 {
-				lead = "    - "
-			}
-			fmt.Fprintf(b, "%s%s: %s\n", lead, e[0], e[1])
-		}
+		seq.Content = append(seq.Content, m.n)
 	}
+	return seq
 }
 
-// q quotes s as a JSON string, which YAML reads as the same string.
+// q quotes s as a JSON string, for names in comments and messages.
 func q(s string) string {
 	out, _ := json.Marshal(s)
 	return string(out)
-}
-
-func list(ss []string) string {
-	qs := make([]string, len(ss))
-	for i, s := range ss {
-		qs[i] = q(s)
-	}
-	return "[" + strings.Join(qs, ", ") + "]"
 }
 
 func sortedKeys(m map[string][]string) []string {
