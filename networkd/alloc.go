@@ -167,17 +167,11 @@ func (a *Allocator) slots(p netip.Prefix) (lo, hi uint64, ok bool) {
 // the host's links; entries outside the pool or of the other family are
 // ignored. The error wraps ErrPoolFull when nothing is free.
 func (a *Allocator) Allocate(key string, taken []netip.Prefix) (netip.Prefix, error) {
-	var occ occupancy
+	u := a.NewUsedSet()
 	for _, p := range taken {
-		if lo, hi, ok := a.slots(p); ok {
-			occ.add(lo, hi)
-		}
+		u.Add(p)
 	}
-	slot, ok := occ.firstFree(a.home(key), a.Size())
-	if !ok {
-		return netip.Prefix{}, a.fullError(key)
-	}
-	return a.subnet(slot), nil
+	return u.Allocate(key)
 }
 
 func (a *Allocator) fullError(key string) error {

@@ -5,8 +5,8 @@ import "net/netip"
 // UsedSet is what is taken in one Allocator's pool, kept across
 // allocations: Allocate with a UsedSet costs no more for the thousandth key
 // than for the first, where Allocator.Allocate rebuilds its view of the pool
-// from every taken prefix on each call. It gives the same subnets as
-// Allocator.Allocate given the same taken prefixes.
+// from every taken prefix on each call (Allocate is a UsedSet built for one
+// call).
 type UsedSet struct {
 	a *Allocator
 	// wide holds prefixes of more than one subnet (pools, host networks);

@@ -101,9 +101,3 @@ func RenderBridgeUplink(br BridgeNetwork) ([]byte, error) {
 	b.Set("Network", "Bridge", br.Name)
 	return b.Bytes()
 }
-
-// ZoneLink is the vz- name of a zone; validation has checked its length.
-func ZoneLink(zone string) string {
-	n, _ := networkd.ZoneLinkName(zone)
-	return n
-}
