@@ -59,7 +59,7 @@ func ZoneIPv6Pool(ula netip.Prefix) netip.Prefix {
 	return netip.PrefixFrom(upper.addr(ula.Addr().Is4()), ula.Bits()+1)
 }
 
-// ErrPoolFull is wrapped by the errors of Allocate and Assign when no
+// ErrPoolFull is wrapped by the errors of UsedSet.Allocate and Assign when no
 // subnet of the pool is free.
 var ErrPoolFull = errors.New("address pool is full")
 
@@ -160,20 +160,6 @@ func (a *Allocator) slots(p netip.Prefix) (lo, hi uint64, ok bool) {
 	return a.slotOf(first), a.slotOf(last), true
 }
 
-// Allocate returns the subnet for key: its home subnet if that overlaps
-// none of taken, otherwise the next subnet (in address order, wrapping
-// around) that overlaps none of taken. taken holds everything that is not
-// free: other keys' subnets, addresses configured explicitly, addresses on
-// the host's links; entries outside the pool or of the other family are
-// ignored. The error wraps ErrPoolFull when nothing is free.
-func (a *Allocator) Allocate(key string, taken []netip.Prefix) (netip.Prefix, error) {
-	u := a.NewUsedSet()
-	for _, p := range taken {
-		u.Add(p)
-	}
-	return u.Allocate(key)
-}
-
 func (a *Allocator) fullError(key string) error {
 	return fmt.Errorf("allocate a /%d for %q: all %d subnets of pool %s are taken or overlap addresses in use: %w; remove machines, configure addresses explicitly or use a larger pool",
 		a.bits, key, a.Size(), a.pool, ErrPoolFull)
@@ -189,7 +175,7 @@ func (a *Allocator) fullError(key string) error {
 //     So, given the previous result, adding or removing keys never moves the
 //     others.
 //   - The other keys are placed in the order of (home index, key) by the
-//     rule of Allocate. Two keys with the same home index are the only case
+//     rule of UsedSet.Allocate. Two keys with the same home index are the only case
 //     where that order matters: the byte-wise smaller key gets the home
 //     subnet, the other the next free one.
 //

@@ -3,10 +3,9 @@ package networkd
 import "net/netip"
 
 // UsedSet is what is taken in one Allocator's pool, kept across
-// allocations: Allocate with a UsedSet costs no more for the thousandth key
-// than for the first, where Allocator.Allocate rebuilds its view of the pool
-// from every taken prefix on each call (Allocate is a UsedSet built for one
-// call).
+// allocations, so that allocating for the thousandth key costs no more than
+// for the first (validation keeps one per pool instead of rebuilding the
+// pool's view from every taken prefix for each key).
 type UsedSet struct {
 	a *Allocator
 	// wide holds prefixes of more than one subnet (pools, host networks);
@@ -59,9 +58,11 @@ func (u *UsedSet) Overlaps(p netip.Prefix) bool {
 	return false
 }
 
-// Allocate returns the subnet for key by the rule of Allocator.Allocate:
-// its home subnet if free, else the next free one in address order,
-// wrapping around. It does not mark the subnet taken; Add does.
+// Allocate returns the subnet for key: its home subnet (Allocator.Home) if
+// that overlaps nothing taken, otherwise the next free subnet in address
+// order, wrapping around at the end of the pool. The error wraps
+// ErrPoolFull when nothing is free. It does not mark the subnet taken; Add
+// does.
 func (u *UsedSet) Allocate(key string) (netip.Prefix, error) {
 	size := u.a.Size()
 	s := u.a.home(key)

@@ -52,3 +52,17 @@ func TestUsedSetMatchesNaive(t *testing.T) {
 		}
 	}
 }
+
+// Allocate (for tests: the one-call form of UsedSet.Allocate) returns the subnet for key: its home subnet if that overlaps
+// none of taken, otherwise the next subnet (in address order, wrapping
+// around) that overlaps none of taken. taken holds everything that is not
+// free: other keys' subnets, addresses configured explicitly, addresses on
+// the host's links; entries outside the pool or of the other family are
+// ignored. The error wraps ErrPoolFull when nothing is free.
+func (a *Allocator) Allocate(key string, taken []netip.Prefix) (netip.Prefix, error) {
+	u := a.NewUsedSet()
+	for _, p := range taken {
+		u.Add(p)
+	}
+	return u.Allocate(key)
+}
