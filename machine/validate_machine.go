@@ -77,12 +77,7 @@ func (v *validator) pool(body hcl.Body, attr, val string, fallback hcl.Range, bi
 // zone returns the declared zone called name, or nil.
 func (v *validator) zone(name string) *ResolvedZone {
 	if v.zonesByName == nil {
-		v.zonesByName = map[string]*ResolvedZone{}
-		for _, z := range v.out.Zones {
-			if _, dup := v.zonesByName[z.Name]; !dup {
-				v.zonesByName[z.Name] = z
-			}
-		}
+		v.zonesByName = byName(v.out.Zones, func(z *ResolvedZone) string { return z.Name })
 	}
 	return v.zonesByName[name]
 }
@@ -90,30 +85,28 @@ func (v *validator) zone(name string) *ResolvedZone {
 // bridge returns the declared bridge called name, or nil.
 func (v *validator) bridge(name string) *ResolvedBridge {
 	if v.bridgesByName == nil {
-		v.bridgesByName = map[string]*ResolvedBridge{}
-		for _, b := range v.out.Bridges {
-			if _, dup := v.bridgesByName[b.Name]; !dup {
-				v.bridgesByName[b.Name] = b
-			}
-		}
+		v.bridgesByName = byName(v.out.Bridges, func(b *ResolvedBridge) string { return b.Name })
 	}
 	return v.bridgesByName[name]
 }
 
-// zoneNames and bridgeNames are the declared names, in config order, for
-// suggestions.
-func (v *validator) zoneNames() []string {
-	var out []string
-	for _, z := range v.out.Zones {
-		out = append(out, z.Name)
+// byName indexes items by name; the first of duplicates wins (duplicates
+// are reported by names()).
+func byName[T any](items []T, name func(T) string) map[string]T {
+	out := make(map[string]T, len(items))
+	for _, it := range items {
+		if _, dup := out[name(it)]; !dup {
+			out[name(it)] = it
+		}
 	}
 	return out
 }
 
-func (v *validator) bridgeNames() []string {
-	var out []string
-	for _, b := range v.out.Bridges {
-		out = append(out, b.Name)
+// names returns the names of items in config order, for suggestions.
+func names[T any](items []T, name func(T) string) []string {
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		out = append(out, name(it))
 	}
 	return out
 }
@@ -347,7 +340,7 @@ func (v *validator) network(m *Machine, rm *ResolvedMachine) {
 		rm.Zone = n.Zone
 		rm.HostLink = networkd.BridgePortName(m.Name)
 		if z := v.zone(n.Zone); z == nil {
-			v.errf(diag.Attr(n.Body, "zone", n.DefRange), "Unknown zone", "Zone %q is not declared. Add a zone %q block, so that nspawnctl configures the host side of vz-%s, or use an existing zone's name.%s", n.Zone, n.Zone, n.Zone, suggest.DidYouMean(n.Zone, v.zoneNames()))
+			v.errf(diag.Attr(n.Body, "zone", n.DefRange), "Unknown zone", "Zone %q is not declared. Add a zone %q block, so that nspawnctl configures the host side of vz-%s, or use an existing zone's name.%s", n.Zone, n.Zone, n.Zone, suggest.DidYouMean(n.Zone, names(v.out.Zones, func(z *ResolvedZone) string { return z.Name })))
 		} else {
 			z.Members = append(z.Members, m.Name) // sorted at the end of Validate
 			rm.NATLink = z.Link
@@ -361,7 +354,7 @@ func (v *validator) network(m *Machine, rm *ResolvedMachine) {
 		} else if b := v.bridge(n.Bridge); b != nil {
 			b.Members = append(b.Members, m.Name) // sorted at the end of Validate
 		} else {
-			v.warnf(diag.Attr(n.Body, "bridge", n.DefRange), "Bridge not declared here", "Bridge %q is not declared in this configuration, so it must already exist on the host when %s starts; nspawnctl checks that at start. Declare a bridge %q block to have nspawnctl create it.%s", n.Bridge, m.Name, n.Bridge, suggest.DidYouMean(n.Bridge, v.bridgeNames()))
+			v.warnf(diag.Attr(n.Body, "bridge", n.DefRange), "Bridge not declared here", "Bridge %q is not declared in this configuration, so it must already exist on the host when %s starts; nspawnctl checks that at start. Declare a bridge %q block to have nspawnctl create it.%s", n.Bridge, m.Name, n.Bridge, suggest.DidYouMean(n.Bridge, names(v.out.Bridges, func(b *ResolvedBridge) string { return b.Name })))
 		}
 	case networkd.ModeMacvlan, networkd.ModeIpvlan:
 		parents := n.Macvlan
