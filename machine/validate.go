@@ -1,7 +1,9 @@
 package machine
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -305,25 +307,74 @@ func (v *validator) extra(body hcl.Body, attr string, val cty.Value, fallback hc
 // overlaps reports explicitly configured prefixes that overlap across link
 // segments, and addresses configured twice on one segment. Each problem is
 // reported at whichever of the two comes later in the sources.
+//
+// Two prefixes overlap only when one contains the other, so the prefixes
+// are sorted by family, address and length and swept with the stack of
+// those that contain the current one: linear in the number of prefixes
+// (plus the sort) unless prefixes nest deeply, instead of comparing every
+// pair. Duplicate addresses are found by one map.
 func (v *validator) overlaps() {
-	for i := range v.used {
-		for j := i + 1; j < len(v.used); j++ {
-			a, b := v.used[i], v.used[j]
-			if later(a.rng, b.rng) {
-				a, b = b, a
-			}
-			if a.seg() == b.seg() {
-				if a.addr.IsValid() && a.addr == b.addr {
-					v.errf(b.rng, "Duplicate address", "%s of %s is already the address of %s (at %s). Give every interface on a link its own address.", b.addr, b.owner, a.owner, a.rng)
-				}
-				continue
-			}
-			if !a.p.Overlaps(b.p) {
-				continue
-			}
-			v.errf(b.rng, "Overlapping addresses", "%s of %s overlaps %s of %s (at %s). Each machine, zone and bridge needs its own subnet; change one of them.", b.p, b.owner, a.p, a.owner, a.rng)
+	type key struct {
+		seg  string
+		addr netip.Addr
+	}
+	firstAddr := map[key]int{}
+	order := make([]int, 0, len(v.used))
+	for i, u := range v.used {
+		order = append(order, i)
+		if !u.addr.IsValid() {
+			continue
+		}
+		k := key{u.seg(), u.addr}
+		if j, dup := firstAddr[k]; dup {
+			v.overlapPair(j, i)
+		} else {
+			firstAddr[k] = i
 		}
 	}
+	slices.SortStableFunc(order, func(i, j int) int {
+		a, b := v.used[i].p, v.used[j].p
+		if c := cmp.Compare(a.Addr().BitLen(), b.Addr().BitLen()); c != 0 {
+			return c
+		}
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Bits(), b.Bits())
+	})
+	var open []int
+	for _, i := range order {
+		p := v.used[i].p
+		for len(open) > 0 && !containsPrefix(v.used[open[len(open)-1]].p, p) {
+			open = open[:len(open)-1]
+		}
+		for _, j := range open {
+			if v.used[i].seg() != v.used[j].seg() {
+				v.overlapPair(j, i)
+			}
+		}
+		open = append(open, i)
+	}
+}
+
+// overlapPair reports v.used[i] and v.used[j] (overlapping, or one address
+// twice on a segment) on whichever comes later in the sources.
+func (v *validator) overlapPair(i, j int) {
+	a, b := v.used[i], v.used[j]
+	if later(a.rng, b.rng) {
+		a, b = b, a
+	}
+	if a.seg() == b.seg() {
+		v.errf(b.rng, "Duplicate address", "%s of %s is already the address of %s (at %s). Give every interface on a link its own address.", b.addr, b.owner, a.owner, a.rng)
+		return
+	}
+	v.errf(b.rng, "Overlapping addresses", "%s of %s overlaps %s of %s (at %s). Each machine, zone and bridge needs its own subnet; change one of them.", b.p, b.owner, a.p, a.owner, a.rng)
+}
+
+// containsPrefix reports whether outer contains all of inner (both masked,
+// of one family).
+func containsPrefix(outer, inner netip.Prefix) bool {
+	return outer.Addr().BitLen() == inner.Addr().BitLen() && outer.Bits() <= inner.Bits() && outer.Contains(inner.Addr())
 }
 
 // later reports whether range a starts after range b in the sources (by
