@@ -14,8 +14,13 @@ import (
 func benchConfig(b *testing.B, n int) string {
 	b.Helper()
 	var sb strings.Builder
-	// A /8 of /28s holds a million machines; the default /16 only 4096.
-	sb.WriteString("defaults {\n  ipv4_pool = \"10.0.0.0/8\"\n}\n")
+	// Pools wide enough that 10,000 machines fill a small part of them, as
+	// 1,000 do of the defaults: a /8 of /28s holds a million machines (the
+	// default /16 only 4096), a /40 ULA half a million /64s per half (the
+	// default /48's halves 32,768, which 10,000 would fill to 30%, making
+	// the search for a free subnet longer for reasons of occupancy, not of
+	// the algorithm).
+	sb.WriteString("defaults {\n  ipv4_pool  = \"10.0.0.0/8\"\n  ula_prefix = \"fd00::/40\"\n}\n")
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&sb, "machine \"m%d\" {\n  forward_port {\n    host_port      = %d\n    container_port = 80\n  }\n}\n", i, 10000+i)
 	}
