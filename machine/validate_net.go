@@ -3,9 +3,10 @@ package machine
 import (
 	"regexp"
 
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
-	"math/big"
+	"math/bits"
 	"net/netip"
 
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
@@ -63,12 +64,18 @@ func (v *validator) subnet(pool netip.Prefix, bits int, key string, rng *hcl.Ran
 	return p, true
 }
 
-// nth returns the address n places after the start of p.
+// nth returns the address n places after the start of p (wrapping within
+// the address family, which callers never reach: n stays inside p).
 func nth(p netip.Prefix, n uint64) netip.Addr {
-	b := new(big.Int).SetBytes(p.Masked().Addr().AsSlice())
-	b.Add(b, new(big.Int).SetUint64(n))
-	raw := b.FillBytes(make([]byte, p.Addr().BitLen()/8))
-	a, _ := netip.AddrFromSlice(raw)
+	b := p.Masked().Addr().As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	lo2, carry := bits.Add64(lo, n, 0)
+	binary.BigEndian.PutUint64(b[:8], hi+carry)
+	binary.BigEndian.PutUint64(b[8:], lo2)
+	a := netip.AddrFrom16(b)
+	if p.Addr().Is4() {
+		return a.Unmap()
+	}
 	return a
 }
 
