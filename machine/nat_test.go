@@ -82,7 +82,7 @@ machine "bridged" {
 func TestMachineWithoutForwardsIsNATed(t *testing.T) {
 	m, _, natStore := testManager(t)
 	r := resolveSource(t, `machine "quiet" {}`)
-	plans, err := m.Plan(r, false, false)
+	plans, err := m.Plan(context.Background(), r, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
