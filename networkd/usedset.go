@@ -66,16 +66,18 @@ func (u *UsedSet) Overlaps(p netip.Prefix) bool {
 func (u *UsedSet) Allocate(key string) (netip.Prefix, error) {
 	size := u.a.Size()
 	s := u.a.home(key)
-	// Every step either passes a wide span or a single subnet, or returns.
-	for range len(u.wide.spans) + len(u.single) + 2 {
-		if i := u.wide.find(s); i < len(u.wide.spans) && u.wide.spans[i].lo <= s {
-			s = u.wide.spans[i].hi + 1
-		} else if u.single[s] {
-			s++
-		} else {
-			return u.a.subnet(s), nil
+	// Each round either finds a free subnet or passes one single taken
+	// subnet, in address order from home; so len(single)+1 rounds find a
+	// free subnet if there is one.
+	for range len(u.single) + 1 {
+		f, ok := u.wide.firstFree(s, size)
+		if !ok {
+			break
 		}
-		if s >= size {
+		if !u.single[f] {
+			return u.a.subnet(f), nil
+		}
+		if s = f + 1; s >= size {
 			s = 0
 		}
 	}
