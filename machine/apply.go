@@ -174,6 +174,7 @@ func (m *Manager) planMachine(ctx context.Context, r *Resolved, rm *ResolvedMach
 		now = append(now, f.String())
 	}
 	now = append(now, masqueradeLines(nm)...)
+	now = append(now, exposureLines(nm)...)
 	for _, f := range now {
 		if !slices.Contains(had, f) {
 			p.NAT = append(p.NAT, "+ "+f)

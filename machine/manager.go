@@ -41,6 +41,8 @@ type Manager struct {
 	Machines Machines
 	Networkd Networkd
 	NAT      NATStore
+	// Traffic gives status the kernel's counters; nil leaves them out.
+	Traffic TrafficSource
 	// Binary is the nspawnctl the unit hooks run.
 	Binary string
 	// MachineID is the host's machine id.
@@ -329,6 +331,7 @@ func (m *Manager) newRecord(r *Resolved, rm *ResolvedMachine, prev *Record, opts
 		rec.Forwards = append(rec.Forwards, f.String())
 	}
 	rec.Masquerade = masqueradeLines(natMachine(r, rm))
+	rec.Exposure = exposureLines(natMachine(r, rm))
 	return rec
 }
 

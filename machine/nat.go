@@ -11,12 +11,15 @@ import (
 // natMachine is what nat needs of a machine: its forwards and the networks
 // whose outbound connections are masqueraded.
 func natMachine(r *Resolved, rm *ResolvedMachine) nat.Machine {
-	return nat.Machine{Name: rm.Name, Link: rm.NATLink, Forwards: rm.Forwards, Masquerade: masqueradePrefixes(r, rm)}
+	return nat.Machine{Name: rm.Name, Link: rm.NATLink, Forwards: rm.Forwards, Masquerade: masqueradePrefixes(r, rm),
+		Addrs: protectedAddrs(rm), Direct: rm.DirectRouting, Isolated: rm.Isolated}
 }
 
 // needsNAT reports whether a machine needs anything in io.systemd.nat, and
 // so the nat up/down hooks, a NAT record and the restore unit.
-func needsNAT(nm nat.Machine) bool { return len(nm.Forwards) > 0 || len(nm.Masquerade) > 0 }
+func needsNAT(nm nat.Machine) bool {
+	return len(nm.Forwards) > 0 || len(nm.Masquerade) > 0 || len(nm.Addrs) > 0
+}
 
 // masqueradePrefixes are the networks networkd's IPMasquerade= masquerades
 // for the machine (the families its masquerade setting names, global
@@ -85,4 +88,6 @@ func masqueradeLines(nm nat.Machine) []string {
 }
 
 // natLines is everything a record holds in io.systemd.nat, as plan shows it.
-func natLines(rec *Record) []string { return append(slices.Clone(rec.Forwards), rec.Masquerade...) }
+func natLines(rec *Record) []string {
+	return append(append(slices.Clone(rec.Forwards), rec.Masquerade...), rec.Exposure...)
+}

@@ -70,7 +70,8 @@ machine "bridged" {
 		if got := fmt.Sprint(nm.Masquerade); got != want {
 			t.Errorf("machine %s: masquerade %s, want %s", name, got, want)
 		}
-		if needsNAT(nm) != (want != "[]") {
+		// Veth and zone machines also have exposure protections (exposure.go).
+		if needsNAT(nm) != (want != "[]" || len(nm.Addrs) > 0) {
 			t.Errorf("machine %s: needsNAT = %v", name, needsNAT(nm))
 		}
 	}
@@ -90,6 +91,8 @@ func TestMachineWithoutForwardsIsNATed(t *testing.T) {
 	want := []string{
 		"+ outbound NAT of " + rm.HostAddrs[0].Masked().String() + " via ve-quiet",
 		"+ outbound NAT of " + rm.HostAddrs[1].Masked().String() + " via ve-quiet",
+		"+ only forwards reach " + rm.ContainerAddrs[0].Addr().String() + " from other hosts",
+		"+ only forwards reach " + rm.ContainerAddrs[1].Addr().String() + " from other hosts",
 	}
 	if len(plans) != 1 || fmt.Sprint(plans[0].NAT) != fmt.Sprint(want) {
 		t.Errorf("plan NAT lines = %q, want %q", plans[0].NAT, want)

@@ -71,7 +71,10 @@ type ResolvedMachine struct {
 
 	// Forwards are the machine's forward_port blocks, one per address family.
 	Forwards []nat.Forward
-	Nebula   *nebula.Config
+	// DirectRouting and Isolated are the exposure settings in effect
+	// (network block, else the zone's; exposure.go).
+	DirectRouting, Isolated bool
+	Nebula                  *nebula.Config
 }
 
 // ResolvedZone is a zone after validation, with its addresses allocated.

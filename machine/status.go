@@ -36,6 +36,8 @@ type Status struct {
 	// Incomplete marks a create that did not finish (killed, or the
 	// machine did not start): re-run the create, or remove the machine.
 	Incomplete bool `json:"incomplete,omitempty"`
+	// Traffic is what the kernel counted (status only; traffic.go).
+	Traffic *Traffic `json:"traffic,omitempty"`
 }
 
 // List returns the status of every managed machine and of every machine
@@ -81,7 +83,11 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 	if rec == nil && !running {
 		return Status{}, err
 	}
-	return m.status(ctx, rec, info, running), nil
+	s := m.status(ctx, rec, info, running)
+	if rec != nil {
+		s.Traffic = m.traffic(rec.Name)
+	}
+	return s, nil
 }
 
 func (m *Manager) status(ctx context.Context, rec *Record, info MachineInfo, running bool) Status {

@@ -167,6 +167,7 @@ func (v *validator) machine(m *Machine) {
 		}
 	}
 	v.network(m, rm)
+	v.exposure(m, rm)
 	v.nebula(m, rm)
 	v.out.Machines = append(v.out.Machines, rm)
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/userdata"
 )
 
@@ -256,7 +257,12 @@ func (a *Applier) addOurs(fam Family, table *nftables.Table, want *Table, sets m
 func (a *Applier) addSets(table *nftables.Table, defs []setDef, elems map[string][]Element) (map[string]*nftables.Set, error) {
 	out := map[string]*nftables.Set{}
 	for _, d := range defs {
-		s := &nftables.Set{Table: table, Name: d.name, KeyType: concat(d.key...), Interval: d.interval, Comment: d.comment}
+		s := &nftables.Set{Table: table, Name: d.name, KeyType: concat(d.key...), Interval: d.interval, Counter: d.counter, Comment: d.comment}
+		if len(d.key) == 1 && d.key[0].Name == nftables.TypeIFName.Name {
+			// nft reads a plain string key as host-endian, and prints
+			// it empty unless the set says so (nft's own userdata).
+			s.KeyByteOrder = binaryutil.NativeEndian
+		}
 		if d.interval && len(d.key) > 1 {
 			s.Concatenation = true // pipapo: needs the field lengths
 		}
@@ -303,6 +309,9 @@ func (a *Applier) addChains(table *nftables.Table, defs []chainDef, sets map[str
 		if d.hook != nil {
 			prio := nftables.ChainPriority(d.prio)
 			c.Type, c.Hooknum, c.Priority = nftables.ChainTypeNAT, d.hook, &prio
+			if d.filter {
+				c.Type = nftables.ChainTypeFilter
+			}
 		}
 		a.Conn.AddChain(c)
 		for _, r := range d.rules {

@@ -41,5 +41,6 @@ func (a *Applier) planWithInstalled(m Machine) (*Ruleset, [2]*kernelTable, error
 	if err := checkConflicts(rs); err != nil {
 		return nil, kts, err
 	}
+	deriveLinks(rs) // the link sets of shared links from every member's records (protect.go)
 	return rs, kts, nil
 }

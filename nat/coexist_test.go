@@ -124,18 +124,7 @@ func TestCoexistence(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("remove one machine")
-	st := NewStore(t.TempDir())
-	for _, m := range machines {
-		if err := st.Save(m); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.SetUp(m.Name, true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := Restore(a, st); err != nil {
-		t.Fatal(err)
-	}
+	restoreFrom(t, a, machines...)
 	check("restore")
 	if err := a.Flush(); err != nil {
 		t.Fatal(err)

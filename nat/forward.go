@@ -56,6 +56,16 @@ type Machine struct {
 	// through Link are masqueraded: the prefixes networkd's IPMasquerade=
 	// puts into masq_saddr for it (masquerade.go). Empty: no outbound NAT.
 	Masquerade []netip.Prefix `json:",omitempty"`
+	// Addrs are the machine's own addresses on Link (protect.go): how the
+	// protections recognise traffic from this machine, and which private
+	// addresses only forwards reach from outside the host.
+	Addrs []netip.Addr `json:",omitempty"`
+	// Direct opens the machine's private addresses to new connections from
+	// outside the host (direct routing); by default only forwards reach them.
+	Direct bool `json:",omitempty"`
+	// Isolated forbids new connections between this machine and machines on
+	// other links of the host, except through forwards.
+	Isolated bool `json:",omitempty"`
 }
 
 // String describes the forward for error messages, e.g. "tcp 203.0.113.2:8080 -> 10.0.0.2:80".
@@ -102,7 +112,7 @@ func (m Machine) Validate() error {
 		// is held to machined's character set.
 		return fmt.Errorf("machine %q: invalid name: use 1-64 characters from a-z, A-Z, 0-9, '-', '_' and '.'", m.Name)
 	}
-	if (len(m.Forwards) > 0 || len(m.Masquerade) > 0) && (m.Link == "" || len(m.Link) > maxLinkName || strings.ContainsAny(m.Link, "\"/ \t\n")) {
+	if (len(m.Forwards) > 0 || len(m.Masquerade) > 0 || len(m.Addrs) > 0) && (m.Link == "" || len(m.Link) > maxLinkName || strings.ContainsAny(m.Link, "\"/ \t\n")) {
 		return fmt.Errorf("machine %q: invalid host-side link name %q: give the interface (1-15 characters) the machine's traffic arrives on, e.g. ve-%s", m.Name, m.Link, m.Name)
 	}
 	for _, f := range m.Forwards {
@@ -110,7 +120,10 @@ func (m Machine) Validate() error {
 			return fmt.Errorf("machine %q: forward %s: %w", m.Name, f, err)
 		}
 	}
-	return m.validateMasquerade()
+	if err := m.validateMasquerade(); err != nil {
+		return err
+	}
+	return m.validateProtection()
 }
 
 func (f Forward) validate() error {

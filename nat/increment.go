@@ -20,7 +20,7 @@ import (
 // nspawnctl's objects are missing or laid out by another version, or when
 // the kernel holds an element that neither old nor m explains.
 func (a *Applier) ReplaceMachine(old *Machine, m Machine) error {
-	if old == nil || old.Name != m.Name {
+	if old == nil || old.Name != m.Name || sharesProtectedLink(*old) || sharesProtectedLink(m) {
 		return a.ApplyMachine(m)
 	}
 	mine, err := Plan([]Machine{m})

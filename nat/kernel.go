@@ -244,8 +244,14 @@ func encodeElement(kind SetKind, e Element) nftables.SetElement {
 		head := append(protoField(e.Proto), portField(e.Port)...)
 		el.Key = append(append(append([]byte{}, head...), e.Dst.Masked().Addr().AsSlice()...), e.Src.Masked().Addr().AsSlice()...)
 		el.KeyEnd = append(append(append([]byte{}, head...), lastAddr(e.Dst)...), lastAddr(e.Src)...)
-	case SetHairpin:
+	case SetHairpin, SetMachines, SetPrivate, SetIsolated:
 		el.Key = append(ifname(e.Link), e.Addr.AsSlice()...)
+	case SetCounts:
+		el.Key = append(append(protoField(e.Proto), e.Addr.AsSlice()...), portField(e.Port)...)
+	case SetLinks, SetProtectedLinks, SetIsolatedLinks:
+		el.Key = ifname(e.Link)
+	case SetSameLink:
+		el.Key = append(ifname(e.Link), ifname(e.Link)...)
 	case SetLocalhost:
 		el.Key = e.Addr.AsSlice()
 	case SetMasq:
@@ -281,7 +287,9 @@ func decodeElement(fam Family, kind SetKind, el nftables.SetElement) (Element, e
 	if e.Machine == "" {
 		return e, fmt.Errorf("element %x has no owner comment", el.Key)
 	}
-	need := map[SetKind]int{SetDNATAny: 8, SetDNATAddr: 8 + n, SetDNATSrc: 8 + 2*n, SetHairpin: 16 + n, SetLocalhost: n, SetMasq: 16 + n}[kind]
+	need := map[SetKind]int{SetDNATAny: 8, SetDNATAddr: 8 + n, SetDNATSrc: 8 + 2*n, SetHairpin: 16 + n, SetLocalhost: n, SetMasq: 16 + n,
+		SetMachines: 16 + n, SetPrivate: 16 + n, SetIsolated: 16 + n, SetCounts: 8 + n,
+		SetLinks: 16, SetProtectedLinks: 16, SetIsolatedLinks: 16, SetSameLink: 32}[kind]
 	if len(el.Key) != need {
 		return e, fmt.Errorf("element %x: key length %d, want %d", el.Key, len(el.Key), need)
 	}
@@ -306,9 +314,13 @@ func decodeElement(fam Family, kind SetKind, el nftables.SetElement) (Element, e
 		if e.Src, err = prefixOf(el.Key[8+n:], el.KeyEnd[8+n:]); err != nil {
 			return e, err
 		}
-	case SetHairpin:
+	case SetHairpin, SetMachines, SetPrivate, SetIsolated:
 		e.Link = strings.TrimRight(string(el.Key[:16]), "\x00")
 		e.Addr = addr(el.Key[16:])
+	case SetCounts:
+		e.Proto, e.Addr, e.Port = el.Key[0], addr(el.Key[4:4+n]), binary.BigEndian.Uint16(el.Key[4+n:])
+	case SetLinks, SetProtectedLinks, SetIsolatedLinks, SetSameLink:
+		e.Link = strings.TrimRight(string(el.Key[:16]), "\x00")
 	case SetLocalhost:
 		e.Addr = addr(el.Key)
 	case SetMasq:

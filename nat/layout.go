@@ -20,6 +20,7 @@ type setDef struct {
 	name     string
 	keyText  string // nft "type" line
 	interval bool
+	counter  bool // every element carries a counter ("counter" flag)
 	comment  string
 	key      []nftables.SetDatatype
 	data     []nftables.SetDatatype // nil: a set, not a map
@@ -28,6 +29,7 @@ type setDef struct {
 // chainDef describes a chain; hook == nil for a regular chain.
 type chainDef struct {
 	name     string
+	filter   bool // a filter chain; else a nat chain
 	hook     *nftables.ChainHook
 	hookText string // e.g. "type nat hook prerouting priority dstnat + 1; policy accept;"
 	prio     int32
@@ -205,6 +207,9 @@ func ourSets(fam Family) []setDef {
 			comment: "nspawnctl: targets reachable from the host's 127.0.0.0/8", key: []nftables.SetDatatype{a}},
 		SetMasq: masqSetDef(f),
 	}
+	for k, d := range protectSetDefs(f) {
+		defs[k] = d
+	}
 	var out []setDef
 	for _, k := range setKinds {
 		if k.inFamily(fam) {
@@ -272,7 +277,7 @@ func ourChains(fam Family) []chainDef {
 			}})
 	}
 	post = append(post, masqRule(f))
-	return []chainDef{
+	return append([]chainDef{
 		{name: chainDNAT, rules: []ruleDef{
 			{text: "dnat " + kw + " to meta l4proto . th dport . " + kw + " daddr map @nspawnctl_dnat_addr",
 				comment: "nspawnctl: forwards bound to one host address",
@@ -295,5 +300,5 @@ func ourChains(fam Family) []chainDef {
 		{name: chainOutput, hook: nftables.ChainHookOutput, hookText: hookOutput, prio: prioDstNAT, rules: []ruleDef{{
 			text: outText, comment: "nspawnctl: forwards used from the host itself", exprs: outExprs}}},
 		{name: chainPostrouting, hook: nftables.ChainHookPostrouting, hookText: hookPostrouting, prio: prioSrcNAT, rules: post},
-	}
+	}, protectChains(fam)...)
 }

@@ -64,6 +64,16 @@ var planCases = []struct {
 		{Name: "db", Link: "vz-zone", Masquerade: []netip.Prefix{pfx("10.0.1.2/32"), pfx("fd00:0:0:2::2/128")}},
 		{Name: "cache", Link: "vz-zone", Masquerade: []netip.Prefix{pfx("10.0.1.3/32")}},
 	}},
+	{"protect", []Machine{
+		{Name: "web", Link: "ve-web", Addrs: []netip.Addr{a4("10.0.0.2"), a4("fd00::2")}, Forwards: []Forward{
+			{Protocol: "tcp", HostPorts: port(8080), Target: a4("10.0.0.2"), TargetPorts: port(80)},
+			{Protocol: "tcp", HostAddr: a4("127.0.0.1"), HostPorts: port(8081), Target: a4("10.0.0.2"), TargetPorts: port(80)},
+			{Protocol: "udp", HostPorts: PortRange{7000, 7001}, Target: a4("fd00::2"), TargetPorts: PortRange{53, 54}},
+		}},
+		{Name: "db", Link: "vz-back", Addrs: []netip.Addr{a4("10.0.1.2")}, Isolated: true},
+		{Name: "pub", Link: "ve-pub", Addrs: []netip.Addr{a4("10.0.2.2"), a4("2001:db8:5::2")}},
+		{Name: "routed", Link: "ve-routed", Addrs: []netip.Addr{a4("10.0.3.2")}, Direct: true},
+	}},
 }
 
 func TestPlanGolden(t *testing.T) {

@@ -85,6 +85,9 @@ func renderSet(s setDef, elems []Element, fam Family, kind SetKind) string {
 	if s.interval {
 		b.WriteString("\t\tflags interval\n")
 	}
+	if s.counter {
+		b.WriteString("\t\tcounter\n")
+	}
 	if s.comment != "" {
 		fmt.Fprintf(&b, "\t\tcomment %q\n", s.comment)
 	}
@@ -144,10 +147,18 @@ func elementText(kind SetKind, e Element) string {
 		return fmt.Sprintf("%s . %d . %s%s%s", protoName(e.Proto), e.Port, e.Dst.Addr(), comment, data)
 	case SetDNATSrc:
 		return fmt.Sprintf("%s . %d . %s . %s%s%s", protoName(e.Proto), e.Port, prefixText(e.Dst), prefixText(e.Src), comment, data)
-	case SetHairpin:
+	case SetHairpin, SetMachines, SetPrivate, SetIsolated:
 		return fmt.Sprintf("%q . %s%s", e.Link, e.Addr, comment)
 	case SetMasq:
 		return fmt.Sprintf("%q . %s%s", e.Link, prefixText(e.Src), comment)
+	case SetLinks:
+		return fmt.Sprintf("%q%s", e.Link, comment)
+	case SetProtectedLinks, SetIsolatedLinks:
+		return fmt.Sprintf("%q counter packets 0 bytes 0%s", e.Link, comment)
+	case SetSameLink:
+		return fmt.Sprintf("%q . %q%s", e.Link, e.Link, comment)
+	case SetCounts:
+		return fmt.Sprintf("%s . %s . %d counter packets 0 bytes 0%s", protoName(e.Proto), e.Addr, e.Port, comment)
 	default:
 		return e.Addr.String() + comment
 	}
@@ -182,8 +193,14 @@ func msortKey(kind SetKind, e Element) []byte {
 		return []byte{e.Proto, byte(e.Port >> 8), byte(e.Port)}
 	case SetDNATAddr:
 		return append([]byte{e.Proto, byte(e.Port >> 8), byte(e.Port)}, e.Dst.Addr().AsSlice()...)
-	case SetHairpin:
+	case SetHairpin, SetMachines, SetPrivate, SetIsolated:
 		return append(ifname(e.Link), e.Addr.AsSlice()...)
+	case SetCounts:
+		return append(append([]byte{e.Proto}, e.Addr.AsSlice()...), byte(e.Port>>8), byte(e.Port))
+	case SetLinks, SetProtectedLinks, SetIsolatedLinks:
+		return ifname(e.Link)
+	case SetSameLink:
+		return append(ifname(e.Link), ifname(e.Link)...)
 	default:
 		return e.Addr.AsSlice()
 	}

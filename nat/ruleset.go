@@ -64,15 +64,40 @@ const (
 	// SetMasq holds link . prefix: outbound connections from a machine's
 	// network arriving on its link are masqueraded (masquerade.go).
 	SetMasq
+	// SetMachines records link . address of every machine (protect.go);
+	// the link sets below are derived from these records.
+	SetMachines
+	// SetPrivate records link . address of the machines only forwards
+	// reach from outside the host (no direct routing).
+	SetPrivate
+	// SetIsolated records link . address of isolated machines.
+	SetIsolated
+	// SetCounts holds protocol . target . target port with a counter each:
+	// the packets and bytes of forwarded connections.
+	SetCounts
+	// SetLinks holds the machine links of this host (derived).
+	SetLinks
+	// SetProtectedLinks holds the links whose private addresses only
+	// forwards reach from outside (derived; a drop counter each).
+	SetProtectedLinks
+	// SetIsolatedLinks holds the links of isolated machines (derived; a
+	// drop counter each).
+	SetIsolatedLinks
+	// SetSameLink holds link . link for each isolated link: traffic within
+	// it (bridged through br_netfilter) is not isolated (derived).
+	SetSameLink
 	numSetKinds
 )
 
 // setKinds lists the kinds in creation (and so listing) order.
-var setKinds = []SetKind{SetDNATAny, SetDNATAddr, SetDNATSrc, SetHairpin, SetLocalhost, SetMasq}
+var setKinds = []SetKind{SetDNATAny, SetDNATAddr, SetDNATSrc, SetHairpin, SetLocalhost, SetMasq,
+	SetMachines, SetPrivate, SetIsolated, SetCounts, SetLinks, SetProtectedLinks, SetIsolatedLinks, SetSameLink}
 
 // Name returns the nft name of the set or map.
 func (k SetKind) Name() string {
-	return [...]string{"nspawnctl_dnat_any", "nspawnctl_dnat_addr", "nspawnctl_dnat_src", "nspawnctl_hairpin", "nspawnctl_localhost", "nspawnctl_masq"}[k]
+	return [...]string{"nspawnctl_dnat_any", "nspawnctl_dnat_addr", "nspawnctl_dnat_src", "nspawnctl_hairpin", "nspawnctl_localhost", "nspawnctl_masq",
+		"nspawnctl_machines", "nspawnctl_private", "nspawnctl_isolated", "nspawnctl_counts",
+		"nspawnctl_links", "nspawnctl_protected_links", "nspawnctl_isolated_links", "nspawnctl_same_link"}[k]
 }
 
 // inFamily reports whether the family's table has a set of this kind.
@@ -83,11 +108,11 @@ func (k SetKind) inFamily(f Family) bool { return k != SetLocalhost || f == IPv4
 type Element struct {
 	Machine string       // owner; the element's nft comment
 	Proto   uint8        // DNAT maps: 6 or 17
-	Port    uint16       // DNAT maps: host port
+	Port    uint16       // DNAT maps: host port; SetCounts: target port
 	Dst     netip.Prefix // SetDNATAddr: the host address (full length); SetDNATSrc: the host address or /0 for any
 	Src     netip.Prefix // SetDNATSrc: allowed source prefix; SetMasq: the network masqueraded
-	Link    string       // SetHairpin, SetMasq: the machine's link
-	Addr    netip.Addr   // SetHairpin, SetLocalhost: the target
+	Link    string       // SetHairpin, SetMasq, SetMachines, SetPrivate, SetIsolated, the link sets: the machine's link
+	Addr    netip.Addr   // SetHairpin, SetLocalhost, SetCounts: the target; SetMachines, SetPrivate, SetIsolated: the machine's address
 	ToAddr  netip.Addr   // DNAT maps: target address
 	ToPort  uint16       // DNAT maps: target port
 }
@@ -199,10 +224,12 @@ func Plan(machines []Machine) (*Ruleset, error) {
 		seen[m.Name] = true
 		addMachine(rs, m)
 		addMasquerade(rs, m)
+		addProtection(rs, m)
 	}
 	if err := checkConflicts(rs); err != nil {
 		return nil, err
 	}
+	deriveLinks(rs)
 	return rs, nil
 }
 
@@ -319,7 +346,10 @@ func checkConflicts(rs *Ruleset) error {
 			owner[e.Addr] = e.Machine
 		}
 	}
-	return checkMasquerade(rs)
+	if err := checkMasquerade(rs); err != nil {
+		return err
+	}
+	return checkProtection(rs)
 }
 
 func describeHost(a netip.Addr, f Family) string {

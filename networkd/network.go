@@ -38,6 +38,14 @@ type Network struct {
 	Host *HostConfig `hcl:"host,block"`
 	// Container configures the container's interface (containerNetworkConfig).
 	Container *ContainerConfig `hcl:"container,block"`
+	// DirectRouting lets other hosts open connections to the container's
+	// private addresses directly (veth only, a zone has its own setting;
+	// default false, so that only forwards reach the container from outside).
+	DirectRouting *bool `hcl:"direct_routing,optional"`
+	// Isolated forbids new connections between the container and machines
+	// on other links of the host, except through forwards (veth only, a
+	// zone has its own setting; default false).
+	Isolated *bool `hcl:"isolated,optional"`
 
 	Body     hcl.Body  `hcl:",body"`
 	DefRange hcl.Range `hcl:",def_range"`

@@ -320,6 +320,8 @@ let
       bridge = optional types.str "Put the machine on this bridge.";
       macvlan = list "Host interfaces to create a macvlan on.";
       ipvlan = list "Host interfaces to create an ipvlan on.";
+      directRouting = optional types.bool "network.direct_routing: other hosts may connect to the container's private addresses directly (veth machines; a zone sets it in zones.<name>; default false: only forwards reach it).";
+      isolated = optional types.bool "network.isolated: no new connections to or from machines on the host's other links, except forwards (veth machines; a zone sets it in zones.<name>; default false).";
       hostNetworkConfig = optional (types.submodule hostNetworkOptions) "The host side of the veth link (network.host).";
       containerNetworkConfig = optional (types.submodule containerNetworkOptions) "The container's interface (network.container).";
       forwardPorts = mkOption {
@@ -532,6 +534,8 @@ let
       multicastDNS = optional types.bool "networkd's spelling of mdns.";
       multicastDns = optional types.bool "Another spelling of mdns.";
       Address = list "networkd's spelling of address.";
+      directRouting = optional types.bool "The members' default for directRouting (default false).";
+      isolated = optional types.bool "The members' default for isolated (default false).";
       extra = raw "Raw networkd sections merged into vz-ZONE's .network file.";
     };
   };

@@ -157,7 +157,7 @@ let
     };
 
     network = {
-      attrs = [ "mode" "zone" "bridge" "macvlan" "ipvlan" ];
+      attrs = [ "mode" "zone" "bridge" "macvlan" "ipvlan" "directRouting" "isolated" ];
       blocks = {
         host = { hcl = "host"; schema = hostNetwork; };
         container = { hcl = "container"; schema = containerNetwork; };
@@ -202,7 +202,7 @@ let
     };
 
     zone = {
-      attrs = [ "address" "pool" "ula" "dhcpServer" "llmnr" "mdns" "masquerade" ];
+      attrs = [ "address" "pool" "ula" "dhcpServer" "llmnr" "mdns" "masquerade" "directRouting" "isolated" ];
       raw = [ "extra" ];
       convert.masquerade = masquerade;
       blocks.prefixDelegation = { hcl = "prefix_delegation"; schema = prefixDelegation; };
@@ -294,6 +294,8 @@ let
     macvlan = "macvlan";
     macvlans = "macvlan";
     ipvlan = "ipvlan";
+    directRouting = "directRouting";
+    isolated = "isolated";
     hostNetworkConfig = "host";
     containerNetworkConfig = "container";
   };

@@ -31,6 +31,11 @@ type Zone struct {
 	// PrefixDelegation gives the zone a /64 of an uplink's DHCPv6 prefix
 	// delegation, announced to every member (DHCPPrefixDelegation=).
 	PrefixDelegation *networkd.PrefixDelegation `hcl:"prefix_delegation,block"`
+	// DirectRouting is the members' default for network.direct_routing.
+	DirectRouting bool `hcl:"direct_routing,optional"`
+	// Isolated is the members' default for network.isolated: no new
+	// connections between the zone and the host's other machine links.
+	Isolated bool `hcl:"isolated,optional"`
 	// Extra is a raw pass-through: { Section = { Key = value or [values] } }.
 	Extra cty.Value `hcl:"extra,optional"`
 

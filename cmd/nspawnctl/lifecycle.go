@@ -82,8 +82,9 @@ func (a *app) offlineManager(f *hostFlags) (*machine.Manager, error) {
 	}
 	return &machine.Manager{
 		FSRoot: "/", Store: &machine.Store{Dir: f.stateDir},
-		NAT:    nat.NewStore(f.stateDir),
-		Binary: bin, MachineID: id,
+		NAT:     nat.NewStore(f.stateDir),
+		Traffic: natTraffic{nat.NewStore(f.stateDir)},
+		Binary:  bin, MachineID: id,
 		HostPrefixes: hostPrefixes,
 		LinkAddrs:    machine.NetlinkLinkAddrs,
 		Run:          machine.ExecRun(a.stderr),

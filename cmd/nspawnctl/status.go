@@ -65,7 +65,12 @@ func newStatusCmd(a *app) *cobra.Command {
 				return a.writeJSON(s)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, dash(v)) }
+			row := func(k, v string) {
+				if k != "" {
+					k += ":" // an empty key continues the row above
+				}
+				fmt.Fprintf(tw, "%s\t%s\n", k, dash(v))
+			}
 			row("Machine", s.Name)
 			row("State", s.State)
 			row("Managed", managed(s))
@@ -88,6 +93,7 @@ func newStatusCmd(a *app) *cobra.Command {
 				row("Global address", strings.Join(strs(s.GlobalAddresses), ", "))
 			}
 			row("Forwards", strings.Join(s.Forwards, ", "))
+			trafficRows(s.Traffic, row)
 			row("Autostart", fmt.Sprint(s.Autostart))
 			row("Unit", machine.UnitName(s.Name))
 			return tw.Flush()

@@ -103,6 +103,7 @@ func Run(h HostView, opts Options) Report {
 	add(checkFeatures(h, ver, opts.Config)...)
 	add(checkPrefixDelegation(h, opts.Config)...)
 	add(checkForwardBypass(opts))
+	add(checkExposure(h, opts))
 	return r
 }
 

@@ -42,8 +42,9 @@ type nftChain struct {
 }
 
 type nftRule struct {
-	Handle int
-	Expr   []map[string]json.RawMessage
+	Handle  int
+	Comment string
+	Expr    []map[string]json.RawMessage
 }
 
 func chainKey(f, t, n string) string { return f + "/" + t + "/" + n }
@@ -60,6 +61,7 @@ func parseRuleset(b []byte) (*ruleset, error) {
 	var rules []struct {
 		Family, Table, Chain string
 		Handle               int
+		Comment              string
 		Expr                 []map[string]json.RawMessage
 	}
 	for _, obj := range doc.Nftables {
@@ -84,6 +86,7 @@ func parseRuleset(b []byte) (*ruleset, error) {
 				var r struct {
 					Family, Table, Chain string
 					Handle               int
+					Comment              string
 					Expr                 []map[string]json.RawMessage
 				}
 				if err := json.Unmarshal(raw, &r); err != nil {
@@ -95,7 +98,7 @@ func parseRuleset(b []byte) (*ruleset, error) {
 	}
 	for _, r := range rules {
 		if c := rs.chains[chainKey(r.Family, r.Table, r.Chain)]; c != nil {
-			c.rules = append(c.rules, nftRule{Handle: r.Handle, Expr: r.Expr})
+			c.rules = append(c.rules, nftRule{Handle: r.Handle, Comment: r.Comment, Expr: r.Expr})
 		}
 	}
 	return rs, nil

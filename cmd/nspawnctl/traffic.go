@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/nat"
+)
+
+// natTraffic is the machine.TrafficSource of the host: the NAT store and the
+// host's nftables. It takes no lock: reading counters changes nothing.
+type natTraffic struct{ *nat.Store }
+
+// Counters reads the host's counters of nspawnctl's nft objects.
+func (t natTraffic) Counters() (*nat.Counters, error) {
+	conn, err := nat.NewConn(-1)
+	if err != nil {
+		return nil, fmt.Errorf("open an nftables connection: %w", err)
+	}
+	defer conn.CloseLasting()
+	return (&nat.Applier{Conn: conn}).Counters()
+}
+
+// trafficRows renders a status's counters as "key: value" rows.
+func trafficRows(t *machine.Traffic, row func(k, v string)) {
+	if t == nil {
+		return
+	}
+	prot := "installed"
+	if !t.Protected {
+		prot = "MISSING: run nspawnctl nat restore (a firewall reload flushed them?)"
+	}
+	row("Protections", prot)
+	for i, f := range t.Forwards {
+		k := ""
+		if i == 0 {
+			k = "Forward traffic"
+		}
+		row(k, fmt.Sprintf("%s: %s", f.Forward, counted(f.Count)))
+	}
+	row("Dropped", counted(t.Dropped)+" of new connections to or from its link (unpublished ports, isolation)")
+	row("Loopback drops", counted(t.LoopbackDropped)+" to or from 127.0.0.0/8 from outside lo (host-wide)")
+}
+
+func counted(c nat.Count) string {
+	return fmt.Sprintf("%d packets, %s", c.Packets, bytesText(c.Bytes))
+}
+
+// bytesText prints a byte count as people read it (1000-based, like ip -h).
+func bytesText(n uint64) string {
+	units := []string{"B", "kB", "MB", "GB", "TB"}
+	v, i := float64(n), 0
+	for v >= 1000 && i < len(units)-1 {
+		v /= 1000
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(fmt.Sprintf("%.1f", v), "0"), ".") + " " + units[i]
+}
