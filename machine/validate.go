@@ -118,6 +118,7 @@ func Validate(cfg *Config, host HostFacts) (*Resolved, hcl.Diagnostics) {
 	}
 	v.overlaps()
 	v.allocate()
+	v.nebulaForwards()
 	v.forwards()
 	v.portCollisions()
 	diag.Sort(v.diags)

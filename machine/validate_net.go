@@ -478,6 +478,7 @@ func (v *validator) nebula(m *Machine, rm *ResolvedMachine) {
 		v.errf(diag.Attr(n.Body, "device", n.DefRange), "Invalid device name", "device %q is not a valid interface name.", n.Device)
 	}
 	v.checkList(n.Body, "groups", n.Groups, n.DefRange)
+	v.nebulaTraversal(n)
 	for _, rules := range [][]nebulaRule{rulesOf(n.Inbound), rulesOf(n.Outbound)} {
 		for _, r := range rules {
 			v.nebulaRule(r)

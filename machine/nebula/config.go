@@ -31,6 +31,19 @@ type Config struct {
 	StaticHostMap map[string][]string `hcl:"static_host_map,optional"`
 	// ListenPort is the UDP port nebula listens on inside the container (0: random).
 	ListenPort *int `hcl:"listen_port,optional"`
+	// AdvertiseAddrs are underlay addresses ("IP" or "IP:PORT"; without a
+	// port, ListenPort) where other hosts reach this sidecar: the host's own
+	// addresses, whose UDP forward of the listen port leads to the container.
+	// With them set, the container's own (NATed) addresses are not reported
+	// to the lighthouses (lighthouse.local_allow_list).
+	AdvertiseAddrs []string `hcl:"advertise_addrs,optional"`
+	// AmRelay lets this sidecar relay traffic between peers that cannot
+	// reach each other directly (relay.am_relay).
+	AmRelay bool `hcl:"am_relay,optional"`
+	// UseRelays lets this sidecar reach peers through their relays (relay.use_relays; default true).
+	UseRelays *bool `hcl:"use_relays,optional"`
+	// Relays are overlay addresses of relays through which peers may reach this sidecar (relay.relays).
+	Relays []string `hcl:"relays,optional"`
 	// Punchy enables NAT hole punching (punchy.punch and punchy.respond; default true).
 	Punchy *bool `hcl:"punchy,optional"`
 	// Device is the tun device name inside the container (default nebula1).

@@ -144,6 +144,16 @@ func RenderConfig(in RenderInput) ([]byte, error) {
 		lh.set("hosts", ylist(c.Lighthouses))
 		lh.n.Content[len(lh.n.Content)-1].Style = 0 // one host per line
 	}
+	if adv := AdvertiseAddrs(c); len(adv) > 0 {
+		lh.set("advertise_addrs", ylist(adv))
+	}
+	if allow := LocalAllowList(c); allow != nil {
+		la := ymap()
+		for _, k := range sortedBoolKeys(allow) {
+			la.setQuoted(k, ybool(allow[k]))
+		}
+		lh.set("local_allow_list", la.n)
+	}
 	root.set("lighthouse", lh.n)
 
 	listen := ymap()
@@ -158,6 +168,14 @@ func RenderConfig(in RenderInput) ([]byte, error) {
 	punchy.set("punch", ybool(punch))
 	punchy.set("respond", ybool(punch))
 	root.set("punchy", punchy.n)
+
+	if c.AmRelay || c.UseRelays != nil || len(c.Relays) > 0 {
+		relay := ymap()
+		relay.set("am_relay", ybool(c.AmRelay))
+		relay.set("use_relays", ybool(UseRelays(c)))
+		relay.set("relays", ylist(c.Relays))
+		root.set("relay", relay.n)
+	}
 
 	mtu := 1300
 	if c.MTU != nil {

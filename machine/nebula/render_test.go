@@ -56,6 +56,11 @@ func TestRenderConfigGolden(t *testing.T) {
 		// Defaults: no rules, no lighthouse, device and port unset, punchy off.
 		"minimal":    {Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", Punchy: boolp(false)},
 		"local_cidr": {Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", Device: "neb0", Inbound: []Rule{{Port: "22", Proto: "tcp", Host: "any", LocalCIDR: "10.42.0.10/32"}}},
+		// A member behind its host's NAT (examples/fleet): a fixed port the
+		// host forwards, the host's address advertised, relays.
+		"behind_nat": {Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", ListenPort: intp(4243),
+			AdvertiseAddrs: []string{"198.51.100.130", "[2001:db8::2]:4300"}, Relays: []string{"198.51.100.1"}},
+		"relay": {Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", AmLighthouse: true, AmRelay: true, UseRelays: boolp(false)},
 		// Strings that would break YAML if they were not quoted.
 		"quoting": {Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", Inbound: []Rule{{Group: "a: b\n- c"}, {Groups: []string{"#x", "'y'", "\"z\""}}}},
 	} {

@@ -1,0 +1,90 @@
+package nebula
+
+import (
+	"net/netip"
+	"strconv"
+)
+
+// How a sidecar behind its host's NAT is reached from other hosts.
+//
+// A container on a veth or zone network is NATed behind its host: the host
+// masquerades what it sends, and nothing from outside reaches it unless the
+// host forwards a port. Hole punching through two masquerading hosts works
+// only by luck (the measurements: a masquerade rewrites the source
+// port, an early handshake leaves an [UNREPLIED] conntrack entry on the far
+// side that nebula's retries keep alive, and the far side's punch then gets
+// another port). And a member beside the lighthouse is seen by the lighthouse
+// from the host's internal ve- address, which means nothing elsewhere.
+//
+// So a sidecar with a fixed listen_port is reachable the way a lighthouse is:
+// nspawnctl forwards that UDP port from the host to the container (an
+// automatic forward, see machine's nebula forwards), and advertise_addrs
+// names the host's addresses, which the sidecar reports to the lighthouses
+// next to what they observe. Other hosts then reach it at HOST:PORT through
+// the forward; members on the same host reach it there too (the forward
+// applies to traffic from the host's own containers). The container's own
+// addresses are kept out of the report (lighthouse.local_allow_list), since
+// they are private to the host and may name another container on another host.
+
+// AdvertiseAddrs returns lighthouse.advertise_addrs: each entry of
+// cfg.AdvertiseAddrs as IP:PORT, an entry without a port taking the listen
+// port. Entries that do not parse are returned unchanged (validation reports them).
+func AdvertiseAddrs(cfg *Config) []string {
+	out := make([]string, 0, len(cfg.AdvertiseAddrs))
+	for _, a := range cfg.AdvertiseAddrs {
+		out = append(out, advertiseAddr(a, ListenPort(cfg)))
+	}
+	return out
+}
+
+func advertiseAddr(a string, port int) string {
+	if ip, err := netip.ParseAddr(a); err == nil {
+		return netip.AddrPortFrom(ip, uint16(port)).String()
+	}
+	return a
+}
+
+// ParseAdvertiseAddr checks one advertise_addrs entry: an IP address, or
+// IP:PORT. It returns a sentence saying what is wrong, or "".
+func ParseAdvertiseAddr(a string) string {
+	ip, err := netip.ParseAddr(a)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(a)
+		if perr != nil {
+			return strconv.Quote(a) + " is neither an IP address nor IP:PORT (e.g. 203.0.113.7 or 203.0.113.7:4243)"
+		}
+		ip = ap.Addr()
+	}
+	if ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() || ip.IsLoopback() {
+		return strconv.Quote(a) + " is not a unicast address other hosts can reach"
+	}
+	return ""
+}
+
+// LocalAllowList is lighthouse.local_allow_list: with advertised addresses,
+// no local address of the container is reported (its addresses are private
+// to the host; the advertised ones are what other hosts reach); without,
+// nil (nebula's default, report every local address).
+func LocalAllowList(cfg *Config) map[string]bool {
+	if len(cfg.AdvertiseAddrs) == 0 {
+		return nil
+	}
+	return map[string]bool{"0.0.0.0/0": false, "::/0": false}
+}
+
+// UseRelays is relay.use_relays (nebula's default: true).
+func UseRelays(cfg *Config) bool { return cfg.UseRelays == nil || *cfg.UseRelays }
+
+// NeedsForward reports whether the sidecar listens on a fixed port that
+// other hosts must reach through a host forward: every sidecar with a
+// listen port, lighthouses included (DefaultLighthousePort).
+func NeedsForward(cfg *Config) bool { return ListenPort(cfg) > 0 }
+
+func sortedBoolKeys(m map[string]bool) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sortStrings(ks)
+	return ks
+}
