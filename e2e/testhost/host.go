@@ -16,6 +16,7 @@ package testhost
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +58,7 @@ type Config struct {
 	WorkDir  string               // per-run directories (root copy, logs, state)
 	Mirror   string               // Debian mirror for mmdebstrap
 	Suite    string               // Debian suite of the test host (see Suites)
+	Uplink   *Uplink              // the host's link to the outside; nil: DefaultUplink
 	Logf     func(string, ...any) // progress and diagnostics; nil discards
 }
 
@@ -73,6 +75,10 @@ func (c *Config) fill() {
 	}
 	if c.Suite == "" {
 		c.Suite = envOr(EnvSuite, DefaultSuite)
+	}
+	if c.Uplink == nil {
+		u := DefaultUplink()
+		c.Uplink = &u
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
@@ -267,11 +273,12 @@ func prepareRoot(ctx context.Context, image, runDir, root string, logf func(stri
 	return nil
 }
 
-// uplinkNetwork configures the test host's end of the client link. It is a
+// uplinkNetwork configures the test host's end of its uplink. It is a
 // networkd file, not "ip addr" from outside, so that networkd inside owns the
 // link and does not undo the configuration.
-func uplinkNetwork() string {
-	return fmt.Sprintf(`# Written by nspawnctl's e2e harness: the test host's link to the client namespace.
+func uplinkNetwork(u Uplink) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `# Written by nspawnctl's e2e harness: the test host's link to %s.
 [Match]
 Name=%s
 
@@ -279,17 +286,23 @@ Name=%s
 RequiredForOnline=yes
 
 [Network]
-Address=%s/24
-Address=%s/64
-IPv6AcceptRA=no
-LinkLocalAddressing=ipv6
-`, HostUplink, HostIPv4, HostIPv6)
+`, u.describe(), HostUplink)
+	for _, a := range u.Host {
+		fmt.Fprintf(&b, "Address=%s\n", a)
+	}
+	if u.Gateway {
+		for _, p := range u.Peer {
+			fmt.Fprintf(&b, "Gateway=%s\n", p.Addr())
+		}
+	}
+	b.WriteString("IPv6AcceptRA=no\nLinkLocalAddressing=ipv6\n")
+	return b.String()
 }
 
 // customizeRoot writes the per-run files into the root copy before boot.
 func (h *Host) customizeRoot() error {
 	files := map[string]string{
-		"etc/systemd/network/10-e2e-uplink.network": uplinkNetwork(),
+		"etc/systemd/network/10-e2e-uplink.network": uplinkNetwork(*h.cfg.Uplink),
 		"etc/hostname": "testhost\n",
 	}
 	for rel, content := range files {
@@ -309,15 +322,22 @@ func (h *Host) customizeRoot() error {
 // into the host namespace: it never exists in the machine's own namespace.
 func (h *Host) setupNetwork(ctx context.Context) error {
 	hostNS, clientNS := h.state.HostNetns, h.state.ClientNets
+	u := h.cfg.Uplink
+	peerNS := cmp.Or(u.Netns, clientNS)
 	steps := [][]string{
 		{"ip", "netns", "add", hostNS},
 		{"ip", "netns", "add", clientNS},
 		{"ip", "-n", clientNS, "link", "set", "lo", "up"},
-		{"ip", "-n", clientNS, "link", "add", ClientLink, "type", "veth", "peer", "name", HostUplink, "netns", hostNS},
-		{"ip", "-n", clientNS, "addr", "add", ClientIPv4 + "/24", "dev", ClientLink},
-		{"ip", "-n", clientNS, "addr", "add", ClientIPv6 + "/64", "dev", ClientLink, "nodad"},
-		{"ip", "-n", clientNS, "link", "set", ClientLink, "up"},
+		{"ip", "-n", peerNS, "link", "add", u.PeerLink, "type", "veth", "peer", "name", HostUplink, "netns", hostNS},
 	}
+	for _, p := range u.Peer {
+		step := []string{"ip", "-n", peerNS, "addr", "add", p.String(), "dev", u.PeerLink}
+		if p.Addr().Is6() {
+			step = append(step, "nodad")
+		}
+		steps = append(steps, step)
+	}
+	steps = append(steps, []string{"ip", "-n", peerNS, "link", "set", u.PeerLink, "up"})
 	for _, s := range steps {
 		out, err := exec.CommandContext(ctx, s[0], s[1:]...).CombinedOutput()
 		if err != nil {

@@ -200,7 +200,7 @@ func TestParseMachineAddresses(t *testing.T) {
 }
 
 func TestUplinkNetworkGolden(t *testing.T) {
-	golden.Check(t, "testdata/uplink.network.golden", []byte(uplinkNetwork()))
+	golden.Check(t, "testdata/uplink.network.golden", []byte(uplinkNetwork(DefaultUplink())))
 }
 
 func TestCleanupStale(t *testing.T) {

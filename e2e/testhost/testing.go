@@ -85,8 +85,15 @@ func Context(t testing.TB) context.Context {
 // diagnostics are logged before it is torn down.
 func Start(t testing.TB) *Host {
 	t.Helper()
+	return StartConfig(t, Config{})
+}
+
+// StartConfig is Start with a Config (its Logf is the test's).
+func StartConfig(t testing.TB, cfg Config) *Host {
+	t.Helper()
 	SkipUnlessEnabled(t)
-	h, err := New(Context(t), Config{Logf: t.Logf})
+	cfg.Logf = t.Logf
+	h, err := New(Context(t), cfg)
 	if err != nil {
 		t.Fatalf("boot the test host: %v", err)
 	}
