@@ -33,6 +33,15 @@ func nspawnctlBareHost(t *testing.T) (*testhost.Host, context.Context) {
 	t0 := time.Now()
 	h := testhost.Start(t)
 	ctx := testhost.Context(t)
+	setupNspawnctl(t, ctx, h, bin)
+	phase(t, "boot+install", t0)
+	return h, ctx
+}
+
+// setupNspawnctl installs nspawnctl into a booted test host, and stops its
+// machines before the host is torn down.
+func setupNspawnctl(t *testing.T, ctx context.Context, h *testhost.Host, bin string) {
+	t.Helper()
 	// Nested machines go first (cleanups run last-in first-out): a test
 	// host powering off with a running machine takes 20 s more.
 	t.Cleanup(func() {
@@ -43,8 +52,6 @@ func nspawnctlBareHost(t *testing.T) (*testhost.Host, context.Context) {
 	if err := h.InstallNspawnctl(ctx, bin); err != nil {
 		t.Fatal(err)
 	}
-	phase(t, "boot+install", t0)
-	return h, ctx
 }
 
 // timed logs the run time of one scenario step.

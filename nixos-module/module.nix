@@ -189,6 +189,10 @@ let
       punchy = optional types.bool "NAT hole punching (default true).";
       device = optional types.str "tun device name (default nebula1).";
       mtu = optional types.ints.positive "tun MTU (default 1300).";
+      advertiseAddrs = list "Underlay addresses (the host's) where other hosts reach this machine; listenPort is forwarded.";
+      amRelay = optional types.bool "Relay for peers that cannot reach each other directly.";
+      useRelays = optional types.bool "Reach peers through their relays (default true).";
+      relays = list "Overlay addresses of relays peers may use to reach this machine.";
       inbound = mkOption { type = types.listOf (types.submodule nebulaRuleOptions); default = [ ]; description = "Inbound firewall rules."; };
       outbound = mkOption { type = types.listOf (types.submodule nebulaRuleOptions); default = [ ]; description = "Outbound firewall rules."; };
     };

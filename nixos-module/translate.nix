@@ -173,6 +173,7 @@ let
       attrs = [
         "network" "ca" "cert" "key" "caKey" "address" "pool" "groups" "lighthouses"
         "amLighthouse" "listenPort" "punchy" "device" "mtu"
+        "advertiseAddrs" "amRelay" "useRelays" "relays"
       ];
       raw = [ "staticHostMap" ];
       rename.staticHostMap = "static_host_map";
