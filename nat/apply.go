@@ -30,6 +30,9 @@ type Applier struct {
 	// Links sets route_localnet for forwards usable from 127.0.0.1; nil
 	// skips it (those forwards then do not work from localhost).
 	Links LinkConfig
+	// Conntrack drops the entries that would bypass new UDP forwards (see
+	// conntrack.go); nil skips it.
+	Conntrack Conntrack
 	// Warn receives non-fatal problems; nil discards them.
 	Warn func(format string, args ...any)
 	// Batches counts the batches sent, so tests can see that a no-op apply
@@ -51,7 +54,15 @@ func (a *Applier) Apply(machines []Machine) error {
 	if err != nil {
 		return err
 	}
-	return a.ApplyRuleset(rs, linksNeedingLocalnet(machines))
+	if err := a.ApplyRuleset(rs, linksNeedingLocalnet(machines)); err != nil {
+		return err
+	}
+	var fs []Forward
+	for _, m := range machines {
+		fs = append(fs, m.Forwards...)
+	}
+	a.dropShadowed(fs)
+	return nil
 }
 
 // ApplyMachine installs one machine's forwards and leaves every other
@@ -63,7 +74,23 @@ func (a *Applier) ApplyMachine(m Machine) error {
 	if err != nil {
 		return err
 	}
-	return a.reconcile(rs, kts, linksNeedingLocalnet([]Machine{m}))
+	if err := a.reconcile(rs, kts, linksNeedingLocalnet([]Machine{m})); err != nil {
+		return err
+	}
+	a.dropShadowed(m.Forwards)
+	return nil
+}
+
+// dropShadowed removes the conntrack entries that would keep the forwards
+// from applying; failing that, the forwards still work for new peers, so it
+// is a warning.
+func (a *Applier) dropShadowed(fs []Forward) {
+	if a.Conntrack == nil {
+		return
+	}
+	if _, err := a.Conntrack.DropShadowed(fs); err != nil {
+		a.warnf("%v; a peer already sending to a forwarded UDP port reaches the container once it pauses for 30 s", err)
+	}
 }
 
 // RemoveMachine deletes one machine's elements, and all of nspawnctl's

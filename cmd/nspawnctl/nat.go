@@ -53,7 +53,7 @@ func (e *natEnv) open() error {
 	if err != nil {
 		return fmt.Errorf("open an nftables connection: %w", err)
 	}
-	e.applier = &nat.Applier{Conn: conn, Links: nat.NamespaceLinks{NS: e.ns},
+	e.applier = &nat.Applier{Conn: conn, Links: nat.NamespaceLinks{NS: e.ns}, Conntrack: nat.NamespaceConntrack{NS: e.ns},
 		Warn: func(f string, args ...any) { fmt.Fprintf(e.a.stderr, "nspawnctl: warning: "+f+"\n", args...) }}
 	return nil
 }
