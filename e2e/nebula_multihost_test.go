@@ -227,6 +227,11 @@ func TestNebulaMultiHost(t *testing.T) {
 	recover("nftables restart (host 3, firewall)", func() {
 		mustRun(t, ctx, hosts[2], "systemctl", "restart", "nftables.service")
 	}, [2]fleetMachine{app1, web3}, [2]fleetMachine{web3, web2})
+	// The overlay may survive on conntrack entries alone; the forward itself
+	// must be back too, for peers that come later.
+	if err := fleetWaitRuleset(ctx, hosts[2], "udp . 4243", 60*time.Second); err != nil {
+		t.Errorf("host 3 after systemctl restart nftables: %v", err)
+	}
 
 	recover("networkd restart (host 2)", func() {
 		mustRun(t, ctx, hosts[1], "systemctl", "restart", "systemd-networkd.service")
@@ -282,4 +287,21 @@ func fleetJournals(topo *testhost.Topology) string {
 		fmt.Fprintf(&b, "### host %d: journal of %s\n%s", m.host, u, h.Journal(u))
 	}
 	return b.String()
+}
+
+// fleetWaitRuleset waits until a line of the host's nspawnctl-owned ruleset
+// (testhost.NftOwn) contains want.
+func fleetWaitRuleset(ctx context.Context, h *testhost.Host, want string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var own []string
+	for time.Now().Before(deadline) {
+		own, _ = h.NftOwn(ctx)
+		for _, l := range own {
+			if strings.Contains(l, want) {
+				return nil
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("no %q in its ruleset after %s:\n%s", want, timeout, strings.Join(own, "\n"))
 }
