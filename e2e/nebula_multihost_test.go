@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -182,6 +183,28 @@ func TestNebulaMultiHost(t *testing.T) {
 		t.Fatalf("only %d of %d ordered pairs reach each other over the overlay\n%s", reached, pairs, fleetJournals(topo))
 	}
 	phase(t, "every pair pings both ways", t0)
+
+	// No sidecar tried a container's own address: with advertise_addrs the
+	// members keep them out of what the lighthouse hands out
+	// (lighthouse.local_allow_list); nebula logs every address it tries.
+	journals := fleetJournals(topo)
+	internal := 0
+	for _, m := range fleet {
+		addrs, err := hosts[m.host-1].MachineAddresses(ctx, m.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range addrs {
+			if a.IsLinkLocalUnicast() || netip.MustParsePrefix("198.51.100.0/25").Contains(a) {
+				continue // the overlay's own address, or one never routed
+			}
+			internal++
+			if ap := netip.AddrPortFrom(a, 0).String(); strings.Contains(journals, strings.TrimSuffix(ap, ":0")+":") {
+				t.Errorf("a sidecar tried %s, an address of container %s on host %d that no other host can reach\n%s", a, m.name, m.host, journals)
+			}
+		}
+	}
+	t.Logf("none of the %d container-internal addresses was tried by a sidecar", internal)
 
 	t0 = time.Now()
 	checks := 0
