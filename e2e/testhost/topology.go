@@ -2,6 +2,7 @@ package testhost
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -209,4 +210,96 @@ func (h *Host) PowerCycle(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Since(t0), nil
+}
+
+// WatchPrivate makes the router record the destination of every packet a
+// host sends towards a private address (10.0.0.0/8, 172.16.0.0/12,
+// 192.168.0.0/16, fc00::/7): addresses of containers behind a host's NAT,
+// which mean nothing on the internet. PrivateDestinations lists them.
+func (tp *Topology) WatchPrivate() error {
+	rules := `table inet e2e_private {
+  set seen4 { type ipv4_addr; flags dynamic; }
+  set seen6 { type ipv6_addr; flags dynamic; }
+  set from4 { type ipv4_addr . ipv4_addr . inet_service; flags dynamic; }
+  chain prerouting {
+    type filter hook prerouting priority -300; policy accept;
+    ip daddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 } add @seen4 { ip daddr }
+    ip daddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 } udp dport 0-65535 add @from4 { ip saddr . ip daddr . udp dport }
+    ip6 daddr fc00::/7 add @seen6 { ip6 daddr }
+  }
+}
+`
+	cmd := exec.Command("nsenter", "--net="+tp.Router(), "--", "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("testhost: watch private destinations in the router: %v: %s", err, out)
+	}
+	return nil
+}
+
+// PrivateSenders describes, for diagnostics, who sent UDP to which private
+// address and port since WatchPrivate (nft's listing of the set).
+func (tp *Topology) PrivateSenders() string {
+	b, _ := exec.Command("nsenter", "--net="+tp.Router(), "--", "nft", "list", "set", "inet", "e2e_private", "from4").CombinedOutput()
+	return string(b)
+}
+
+// PrivateDestinations returns the private addresses hosts sent packets to
+// since WatchPrivate.
+func (tp *Topology) PrivateDestinations() ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, set := range []string{"seen4", "seen6"} {
+		b, err := exec.Command("nsenter", "--net="+tp.Router(), "--", "nft", "-j", "list", "set", "inet", "e2e_private", set).CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("testhost: read the router's set %s: %v: %s", set, err, b)
+		}
+		addrs, err := parseNftSetAddrs(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, addrs...)
+	}
+	return out, nil
+}
+
+// parseNftSetAddrs takes the addresses out of "nft -j list set" output.
+func parseNftSetAddrs(b []byte) ([]netip.Addr, error) {
+	var doc struct {
+		Nftables []struct {
+			Set *struct {
+				Elem []json.RawMessage `json:"elem"`
+			} `json:"set"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("testhost: nft -j list set: %w", err)
+	}
+	var out []netip.Addr
+	for _, o := range doc.Nftables {
+		if o.Set == nil {
+			continue
+		}
+		for _, e := range o.Set.Elem {
+			// A plain element is a string; one with a timeout or counter an
+			// object {"elem": {"val": "..."}}.
+			var s string
+			if json.Unmarshal(e, &s) != nil {
+				var obj struct {
+					Elem struct {
+						Val string `json:"val"`
+					} `json:"elem"`
+				}
+				if err := json.Unmarshal(e, &obj); err != nil {
+					return nil, fmt.Errorf("testhost: nft set element %s: %w", e, err)
+				}
+				s = obj.Elem.Val
+			}
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("testhost: nft set element %q: %w", s, err)
+			}
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
