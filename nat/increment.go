@@ -66,7 +66,7 @@ func (a *Applier) ReplaceMachine(old *Machine, m Machine) error {
 	if err := checkConflicts(others.merge(mine)); err != nil {
 		return err
 	}
-	return a.send(mine, kts, linksNeedingLocalnet([]Machine{m}), "machine "+m.Name+"'s objects", func(fam Family) (bool, error) {
+	err = a.send(mine, kts, linksNeedingLocalnet([]Machine{m}), "machine "+m.Name+"'s objects", func(fam Family) (bool, error) {
 		want, k := &mine.Tables[fam], kts[fam]
 		if !k.hasOurs() {
 			return false, nil
@@ -85,6 +85,11 @@ func (a *Applier) ReplaceMachine(old *Machine, m Machine) error {
 		}
 		return a.diffElements(fam, want, k)
 	})
+	if err != nil {
+		return err
+	}
+	a.dropShadowed(m.Forwards)
+	return nil
 }
 
 // readRelevant fills k.own with the machine's installed elements that have
