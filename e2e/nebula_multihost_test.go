@@ -187,35 +187,43 @@ func TestNebulaMultiHost(t *testing.T) {
 	}
 	phase(t, "every pair pings both ways", t0)
 
-	// No host sent anything to a container's own address: with
-	// advertise_addrs the members keep their addresses out of what the
-	// lighthouse hands out (lighthouse.local_allow_list). The router saw
-	// every packet that left a host.
-	leaked, err := topo.PrivateDestinations()
+	// No host sent anything to a container on another host: with
+	// advertise_addrs the members keep their own addresses out of what the
+	// lighthouse hands out (lighthouse.local_allow_list). The router sees
+	// every packet that leaves a host.
+	flows, err := topo.PrivateFlows()
 	if err != nil {
 		t.Fatal(err)
 	}
-	owner := map[netip.Addr]string{}
+	type where struct {
+		machine string
+		host    int
+	}
+	owner := map[netip.Addr]where{}
 	for _, m := range fleet {
 		addrs, err := hosts[m.host-1].MachineAddresses(ctx, m.name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, a := range addrs {
-			owner[a] = fmt.Sprintf("container %s on host %d", m.name, m.host)
+			owner[a] = where{m.name, m.host}
 		}
 	}
-	for _, a := range leaked {
-		if o, ok := owner[a]; ok {
-			t.Errorf("a host sent packets to %s, the address of %s, which no other host can reach", a, o)
-		} else {
-			t.Logf("a host sent packets to the private address %s (not a container's own)", a)
+	for _, f := range flows {
+		o, ok := owner[f.Dst]
+		switch {
+		case !ok:
+			t.Logf("the router saw %s -> %s (a private address, not a container's)", f.Src, f.Dst)
+		case hosts[o.host-1].UplinkIPv4() == f.Src:
+			// The host's own DNAT to its container, routed out before the
+			// container's link was up (see the report): not an address
+			// that another host learned.
+			t.Logf("host %d sent a packet for its own container %s (%s) out of its uplink", o.host, o.machine, f.Dst)
+		default:
+			t.Errorf("%s sent packets to %s, the address of container %s on host %d, which no other host can reach", f.Src, f.Dst, o.machine, o.host)
 		}
 	}
-	t.Logf("private destinations seen by the router: %d (%v); container addresses checked: %d", len(leaked), leaked, len(owner))
-	if len(leaked) > 0 {
-		t.Logf("UDP to private addresses (source . destination . port):\n%s", topo.PrivateSenders())
-	}
+	t.Logf("private flows seen by the router: %d %v; container addresses known: %d", len(flows), flows, len(owner))
 
 	t0 = time.Now()
 	checks := 0

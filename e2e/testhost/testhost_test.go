@@ -293,14 +293,14 @@ func TestCleanupStaleCgroups(t *testing.T) {
 	}
 }
 
-func TestParseNftSetAddrs(t *testing.T) {
-	in := `{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "seen4", "table": "e2e_private", "type": "ipv4_addr", "flags": ["dynamic"], "elem": ["10.117.25.81", {"elem": {"val": "10.117.6.178", "expires": 1000}}]}}]}`
-	got, err := parseNftSetAddrs([]byte(in))
-	if err != nil || len(got) != 2 || got[0].String() != "10.117.25.81" || got[1].String() != "10.117.6.178" {
+func TestParseNftFlows(t *testing.T) {
+	in := `{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "from4", "table": "e2e_private", "type": ["ipv4_addr", "ipv4_addr"], "flags": ["dynamic"], "elem": [{"concat": ["203.0.113.2", "10.117.25.82"]}]}}]}`
+	got, err := parseNftFlows([]byte(in))
+	if err != nil || len(got) != 1 || got[0].Src.String() != "203.0.113.2" || got[0].Dst.String() != "10.117.25.82" {
 		t.Fatalf("got %v, %v", got, err)
 	}
-	empty := `{"nftables": [{"metainfo": {}}, {"set": {"family": "inet", "name": "seen6", "table": "e2e_private", "type": "ipv6_addr"}}]}`
-	if got, err := parseNftSetAddrs([]byte(empty)); err != nil || len(got) != 0 {
+	empty := `{"nftables": [{"metainfo": {}}, {"set": {"family": "inet", "name": "from6", "table": "e2e_private", "type": ["ipv6_addr", "ipv6_addr"]}}]}`
+	if got, err := parseNftFlows([]byte(empty)); err != nil || len(got) != 0 {
 		t.Fatalf("empty set: %v, %v", got, err)
 	}
 }

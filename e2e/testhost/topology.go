@@ -212,20 +212,18 @@ func (h *Host) PowerCycle(ctx context.Context) (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
-// WatchPrivate makes the router record the destination of every packet a
-// host sends towards a private address (10.0.0.0/8, 172.16.0.0/12,
+// WatchPrivate makes the router record the source and destination of every
+// packet a host sends towards a private address (10.0.0.0/8, 172.16.0.0/12,
 // 192.168.0.0/16, fc00::/7): addresses of containers behind a host's NAT,
-// which mean nothing on the internet. PrivateDestinations lists them.
+// which mean nothing on the internet. PrivateFlows lists them.
 func (tp *Topology) WatchPrivate() error {
 	rules := `table inet e2e_private {
-  set seen4 { type ipv4_addr; flags dynamic; }
-  set seen6 { type ipv6_addr; flags dynamic; }
-  set from4 { type ipv4_addr . ipv4_addr . inet_service; flags dynamic; }
+  set from4 { type ipv4_addr . ipv4_addr; flags dynamic; }
+  set from6 { type ipv6_addr . ipv6_addr; flags dynamic; }
   chain prerouting {
     type filter hook prerouting priority -300; policy accept;
-    ip daddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 } add @seen4 { ip daddr }
-    ip daddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 } udp dport 0-65535 add @from4 { ip saddr . ip daddr . udp dport }
-    ip6 daddr fc00::/7 add @seen6 { ip6 daddr }
+    ip daddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 } add @from4 { ip saddr . ip daddr }
+    ip6 daddr fc00::/7 add @from6 { ip6 saddr . ip6 daddr }
   }
 }
 `
@@ -237,33 +235,29 @@ func (tp *Topology) WatchPrivate() error {
 	return nil
 }
 
-// PrivateSenders describes, for diagnostics, who sent UDP to which private
-// address and port since WatchPrivate (nft's listing of the set).
-func (tp *Topology) PrivateSenders() string {
-	b, _ := exec.Command("nsenter", "--net="+tp.Router(), "--", "nft", "list", "set", "inet", "e2e_private", "from4").CombinedOutput()
-	return string(b)
-}
+// Flow is a source and destination address the router saw.
+type Flow struct{ Src, Dst netip.Addr }
 
-// PrivateDestinations returns the private addresses hosts sent packets to
-// since WatchPrivate.
-func (tp *Topology) PrivateDestinations() ([]netip.Addr, error) {
-	var out []netip.Addr
-	for _, set := range []string{"seen4", "seen6"} {
+// PrivateFlows returns the flows to private addresses since WatchPrivate.
+func (tp *Topology) PrivateFlows() ([]Flow, error) {
+	var out []Flow
+	for _, set := range []string{"from4", "from6"} {
 		b, err := exec.Command("nsenter", "--net="+tp.Router(), "--", "nft", "-j", "list", "set", "inet", "e2e_private", set).CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("testhost: read the router's set %s: %v: %s", set, err, b)
 		}
-		addrs, err := parseNftSetAddrs(b)
+		flows, err := parseNftFlows(b)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, addrs...)
+		out = append(out, flows...)
 	}
 	return out, nil
 }
 
-// parseNftSetAddrs takes the addresses out of "nft -j list set" output.
-func parseNftSetAddrs(b []byte) ([]netip.Addr, error) {
+// parseNftFlows takes the address pairs out of "nft -j list set" output of
+// a set of type ADDR . ADDR.
+func parseNftFlows(b []byte) ([]Flow, error) {
 	var doc struct {
 		Nftables []struct {
 			Set *struct {
@@ -274,31 +268,24 @@ func parseNftSetAddrs(b []byte) ([]netip.Addr, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("testhost: nft -j list set: %w", err)
 	}
-	var out []netip.Addr
+	var out []Flow
 	for _, o := range doc.Nftables {
 		if o.Set == nil {
 			continue
 		}
 		for _, e := range o.Set.Elem {
-			// A plain element is a string; one with a timeout or counter an
-			// object {"elem": {"val": "..."}}.
-			var s string
-			if json.Unmarshal(e, &s) != nil {
-				var obj struct {
-					Elem struct {
-						Val string `json:"val"`
-					} `json:"elem"`
-				}
-				if err := json.Unmarshal(e, &obj); err != nil {
-					return nil, fmt.Errorf("testhost: nft set element %s: %w", e, err)
-				}
-				s = obj.Elem.Val
+			var el struct {
+				Concat []string `json:"concat"`
 			}
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				return nil, fmt.Errorf("testhost: nft set element %q: %w", s, err)
+			if err := json.Unmarshal(e, &el); err != nil || len(el.Concat) != 2 {
+				return nil, fmt.Errorf("testhost: nft set element %s is not ADDR . ADDR", e)
 			}
-			out = append(out, a)
+			src, err1 := netip.ParseAddr(el.Concat[0])
+			dst, err2 := netip.ParseAddr(el.Concat[1])
+			if err := errors.Join(err1, err2); err != nil {
+				return nil, fmt.Errorf("testhost: nft set element %s: %w", e, err)
+			}
+			out = append(out, Flow{src, dst})
 		}
 	}
 	return out, nil
