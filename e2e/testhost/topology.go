@@ -169,18 +169,22 @@ func (tp *Topology) BlockUDP(a, b int) error {
   }
 }
 `, x, y)
-	cmd := exec.Command("nsenter", "--net="+tp.Router(), "--", "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := tp.routerNft(rules, "-f", "-"); err != nil {
 		return fmt.Errorf("testhost: block UDP between %s and %s in the router: %v: %s", x, y, err, out)
 	}
 	return nil
 }
 
+// routerNft runs nft in the router namespace with stdin.
+func (tp *Topology) routerNft(stdin string, args ...string) ([]byte, error) {
+	cmd := exec.Command("nsenter", append([]string{"--net=" + tp.Router(), "--", "nft"}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	return cmd.CombinedOutput()
+}
+
 // UnblockUDP removes what BlockUDP added.
 func (tp *Topology) UnblockUDP() error {
-	out, err := exec.Command("nsenter", "--net="+tp.Router(), "--", "nft", "delete", "table", "ip", "e2e_block").CombinedOutput()
-	if err != nil {
+	if out, err := tp.routerNft("", "delete", "table", "ip", "e2e_block"); err != nil {
 		return fmt.Errorf("testhost: unblock UDP in the router: %v: %s", err, out)
 	}
 	return nil
@@ -227,9 +231,7 @@ func (tp *Topology) WatchPrivate() error {
   }
 }
 `
-	cmd := exec.Command("nsenter", "--net="+tp.Router(), "--", "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := tp.routerNft(rules, "-f", "-"); err != nil {
 		return fmt.Errorf("testhost: watch private destinations in the router: %v: %s", err, out)
 	}
 	return nil
@@ -242,7 +244,7 @@ type Flow struct{ Src, Dst netip.Addr }
 func (tp *Topology) PrivateFlows() ([]Flow, error) {
 	var out []Flow
 	for _, set := range []string{"from4", "from6"} {
-		b, err := exec.Command("nsenter", "--net="+tp.Router(), "--", "nft", "-j", "list", "set", "inet", "e2e_private", set).CombinedOutput()
+		b, err := tp.routerNft("", "-j", "list", "set", "inet", "e2e_private", set)
 		if err != nil {
 			return nil, fmt.Errorf("testhost: read the router's set %s: %v: %s", set, err, b)
 		}
