@@ -304,3 +304,35 @@ func TestParseNftFlows(t *testing.T) {
 		t.Fatalf("empty set: %v, %v", got, err)
 	}
 }
+
+// The topology's address plan: every host its own subnet, routed through
+// the router's end of its link; the first host keeps the default link.
+func TestTopologyUplink(t *testing.T) {
+	seen := map[string]bool{}
+	for k := 1; k <= MaxTopologyHosts; k++ {
+		u := TopologyUplink(k, "r")
+		if !u.Gateway || len(u.Host) == 0 || len(u.Peer) != len(u.Host) {
+			t.Fatalf("host %d: %+v", k, u)
+		}
+		for i, h := range u.Host {
+			p := u.Peer[i]
+			if seen[h.Masked().String()] {
+				t.Errorf("host %d shares subnet %s with another host", k, h.Masked())
+			}
+			seen[h.Masked().String()] = true
+			if h.Masked() != p.Masked() || h.Addr() == p.Addr() {
+				t.Errorf("host %d: %s and router %s are not two addresses of one subnet", k, h, p)
+			}
+			if h.Addr().Is4() && netip.MustParsePrefix("198.51.100.0/25").Contains(h.Addr()) {
+				t.Errorf("host %d: %s is in the overlay scenarios' 198.51.100.0/25", k, h)
+			}
+		}
+		if k > 1 && (u.Netns != "r" || u.PeerLink == ClientLink) {
+			t.Errorf("host %d: link %s in %q, want its own link in the router", k, u.PeerLink, u.Netns)
+		}
+		nw := uplinkNetwork(u)
+		if !strings.Contains(nw, "Gateway="+u.Peer[0].Addr().String()+"\n") || !strings.Contains(nw, "Address="+u.Host[0].String()+"\n") {
+			t.Errorf("host %d: uplink network lacks its address or gateway:\n%s", k, nw)
+		}
+	}
+}
