@@ -16,11 +16,11 @@ import (
 // The fleet of examples/fleet, as TestNebulaMultiHost deploys it: which host
 // runs which machine, and the overlay address its file gives it.
 var fleet = []fleetMachine{
-	{"lighthouse", 1, "198.51.100.1", "infra"},
-	{"app-1", 1, "198.51.100.11", "client"},
-	{"app-2", 2, "198.51.100.12", "client"},
-	{"web-2", 2, "198.51.100.22", "web"},
-	{"web-3", 3, "198.51.100.23", "web"},
+	{"lighthouse", 1, "198.51.100.1", "infra", 4242},
+	{"app-1", 1, "198.51.100.11", "client", 4243},
+	{"app-2", 2, "198.51.100.12", "client", 4243},
+	{"web-2", 2, "198.51.100.22", "web", 4244},
+	{"web-3", 3, "198.51.100.23", "web", 4243},
 }
 
 // fleetMachine is one machine of the fleet.
@@ -29,6 +29,7 @@ type fleetMachine struct {
 	host    int // 1-based, as in examples/fleet/hostN.hcl
 	overlay string
 	group   string
+	port    int // listen_port, forwarded by its host
 }
 
 // fleetFirewall is host 3's nftables.conf: a stateful input firewall that
@@ -186,6 +187,27 @@ func TestNebulaMultiHost(t *testing.T) {
 		t.Fatalf("only %d of %d ordered pairs reach each other over the overlay\n%s", reached, pairs, fleetJournals(topo))
 	}
 	phase(t, "every pair pings both ways", t0)
+
+	// Every machine was reached from another host directly at its host's
+	// address and its forwarded listen port, the address it advertises
+	// (nebula logs the peer's underlay address of each handshake); for
+	// app-1, beside the lighthouse, the lighthouse itself sees only the
+	// host's internal address.
+	for _, m := range fleet {
+		want := fmt.Sprintf("udpAddr=%q", fmt.Sprintf("%s:%d", hosts[m.host-1].UplinkIPv4(), m.port))
+		found := false
+		for _, o := range fleet {
+			if o.host == m.host {
+				continue
+			}
+			for _, l := range strings.Split(hosts[o.host-1].Journal(nebula.SidecarInstance(o.name)), "\n") {
+				found = found || (strings.Contains(l, "certName="+m.name+" ") && strings.Contains(l, want))
+			}
+		}
+		if !found {
+			t.Errorf("no sidecar on another host logged a handshake with %s at %s, its host's forwarded port\n%s", m.name, want, fleetJournals(topo))
+		}
+	}
 
 	// No host sent anything to a container on another host: with
 	// advertise_addrs the members keep their own addresses out of what the
