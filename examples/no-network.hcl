@@ -22,6 +22,10 @@ machine "builder" {
   bind    = ["/srv/build/out:/out:idmap"]
   bind_ro = ["/srv/build/src:/src:idmap"]
 
+  # Scratch space in memory, gone when the build stops: PATH[:OPTIONS], with
+  # tmpfs mount options (without options nspawn mounts it mode=0755).
+  tmpfs = ["/var/tmp:mode=1777,size=2G", "/build"]
+
   network {
     mode = "none"
   }

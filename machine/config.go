@@ -61,6 +61,8 @@ type Machine struct {
 	// Bind and BindReadOnly are bind mounts "host:container[:options]" (a single path binds to the same path).
 	Bind         []string `hcl:"bind,optional"`
 	BindReadOnly []string `hcl:"bind_ro,optional"`
+	// TemporaryFileSystems are tmpfs mounts "PATH[:OPTIONS]" in the container.
+	TemporaryFileSystems []string `hcl:"tmpfs,optional"`
 	// Environment is set for the container's init or command.
 	Environment map[string]string `hcl:"environment,optional"`
 	// Capabilities are added to and DropCapabilities removed from the container's bounding set.

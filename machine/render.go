@@ -293,6 +293,7 @@ func renderNspawn(m *ResolvedMachine) ([]byte, error) {
 	if m.RootKind == "nixos" {
 		b.Set("Files", "BindReadOnly", "/nix/store")
 	}
+	b.Set("Files", "TemporaryFileSystem", s.TemporaryFileSystems...)
 	switch m.Mode {
 	case networkd.ModeVeth:
 		b.Set("Network", "VirtualEthernet", "yes")

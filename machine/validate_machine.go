@@ -125,6 +125,7 @@ func (v *validator) machine(m *Machine) {
 	}
 	v.binds(m, "bind", m.Bind)
 	v.binds(m, "bind_ro", m.BindReadOnly)
+	v.tmpfs(m)
 	for k, val := range m.Environment {
 		rng := diag.Key(m.Body, "environment", k, m.DefRange)
 		if !envNameRE.MatchString(k) {

@@ -232,7 +232,6 @@ let
   # declared (hidden) so that a migrated definition fails with this reason
   # and an alternative instead of "does not exist".
   unsupported = {
-    tmpfs = "nspawnctl has no tmpfs setting yet (it would be TemporaryFileSystem= in the .nspawn file nspawnctl writes); bind a host directory instead, or remove it";
     extraFlags = "nspawnctl owns systemd-nspawn's command line; use the options that become .nspawn settings (bind, bindReadOnly, capabilities, privateUsers, ...) instead";
     credentials = "nspawnctl has no credentials setting yet (systemd-nspawn takes credentials only as --load-credential=/--set-credential= flags); bind the file read-only (bindReadOnly) instead";
   };
@@ -292,6 +291,10 @@ let
       privateUsers = optional (types.either types.ints.unsigned (types.enum [ "no" "yes" "pick" "identity" ])) "PrivateUsers= (no, yes, pick, identity, or a UID base).";
       bind = list "Bind mounts \"host:container[:options]\".";
       bindReadOnly = list "Read-only bind mounts \"host:container[:options]\".";
+      tmpfs = list ''
+        Mounts a set of tmpfs file systems into the container (nixpkgs' containers.<name>.tmpfs):
+        "PATH" or "PATH:OPTIONS" with tmpfs mount options, e.g. [ "/var" "/var/tmp:mode=1777,size=1G" ].
+      '';
       bindMounts = optional (types.either (types.listOf types.str) (types.attrsOf (types.submodule bindMountOptions))) ''
         Bind mounts as python-nixos-nspawn writes them (a list of "host:container[:options]")
         or as nixpkgs' containers do ({ "/path" = { hostPath; isReadOnly; }; }, read-only by default).
@@ -361,7 +364,6 @@ let
         description = "DeviceAllow= entries added to the container's unit (nixpkgs); bind the node in as well if nspawn does not create it.";
       };
       # Refused with a reason (see unsupported); hidden from the documentation.
-      tmpfs = unsupportedOption;
       extraFlags = unsupportedOption;
       credentials = unsupportedOption;
       mountDaemonSocket = mkOption {

@@ -185,7 +185,7 @@ let
 
     machine = {
       attrs = [
-        "boot" "command" "ephemeral" "privateUsers" "bind" "bindRo" "capabilities"
+        "boot" "command" "ephemeral" "privateUsers" "bind" "bindRo" "tmpfs" "capabilities"
         "dropCapabilities" "systemCallFilter" "autostart" "timeoutStart" "timeoutStop" "activation"
       ];
       raw = [ "environment" ];

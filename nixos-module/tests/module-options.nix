@@ -28,7 +28,7 @@ let
       "hostAddress" "localAddress" "hostAddress6" "localAddress6"
       "privateNetwork" "enableTun" "allowedDevices" "mountDaemonSocket"
       # Refused with a reason (an assertion): no nspawnctl equivalent yet.
-      "tmpfs" "extraFlags" "credentials"
+      "extraFlags" "credentials"
     ];
   };
 

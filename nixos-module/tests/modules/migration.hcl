@@ -9,6 +9,7 @@ machine "webserver" {
   timeout_start = "2min"
   capabilities  = ["CAP_NET_ADMIN"]
   bind_ro       = ["/nix/var/nix/daemon-socket", "/srv/www:/var/www"]
+  tmpfs         = ["/var/cache/nginx"]
   network {
     host {
       address = ["10.231.136.1/30"]

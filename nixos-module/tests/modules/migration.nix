@@ -10,6 +10,7 @@
     localAddress = "10.231.136.2";
     forwardPorts = [ { protocol = "tcp"; hostPort = 8080; containerPort = 80; } ];
     bindMounts."/var/www" = { hostPath = "/srv/www"; isReadOnly = true; };
+    tmpfs = [ "/var/cache/nginx" ];
     enableTun = true;
     # python-nixos-nspawn's option: `nix` inside uses the host's daemon.
     mountDaemonSocket = true;

@@ -1,9 +1,9 @@
-# error: services.nspawnctl.machines.web.tmpfs: nspawnctl has no tmpfs setting yet
+# error: services.nspawnctl.machines.web.extraFlags: nspawnctl owns systemd-nspawn's command line
 # A nixpkgs containers.<name> option without an nspawnctl equivalent says so.
 {
   services.nspawnctl.enable = true;
   services.nspawnctl.machines.web = {
     root.directory = "/var/lib/machines/web";
-    tmpfs = [ "/var" ];
+    extraFlags = [ "--private-users-ownership=chown" ];
   };
 }
