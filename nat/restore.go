@@ -3,7 +3,6 @@ package nat
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/nspawnctl/nspawnctl/internal/unitfile"
 )
@@ -53,7 +52,7 @@ func Restore(a *Applier, st *Store) error {
 // installed and enabled with the first machine that needs anything in
 // io.systemd.nat (a forward or outbound NAT) and removed with the last.
 func RestoreUnit(binaryPath string) ([]byte, error) {
-	cmd := systemdQuote(binaryPath) + " nat restore"
+	cmd := unitfile.ExecPath(binaryPath) + " nat restore"
 	b := unitfile.New(
 		"Managed by nspawnctl. Do not edit: nspawnctl rewrites or removes this file.",
 		"After= and PartOf=: it runs after nftables.service has loaded its ruleset",
@@ -74,15 +73,4 @@ func RestoreUnit(binaryPath string) ([]byte, error) {
 	b.Set("Service", "ExecReload", cmd)
 	b.Set("Install", "WantedBy", "nftables.service multi-user.target")
 	return b.Bytes()
-}
-
-// systemdQuote quotes a path for an Exec line: specifiers are escaped,
-// and a path with spaces, quotes or backslashes is double-quoted.
-func systemdQuote(s string) string {
-	s = strings.ReplaceAll(s, "%", "%%")
-	if !strings.ContainsAny(s, " \t\n\"'\\") {
-		return s
-	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`)
-	return `"` + r.Replace(s) + `"`
 }
