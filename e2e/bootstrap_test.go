@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nspawnctl/nspawnctl/e2e/testhost"
+	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
@@ -67,7 +68,7 @@ func TestBootstrapRoot(t *testing.T) {
 		FSRoot: fsroot, Store: &machine.Store{Dir: filepath.Join(fsroot, "var/lib/nspawnctl")},
 		Units: noUnits{}, Networkd: noNetworkd{}, NAT: nat.NewStore(filepath.Join(fsroot, "var/lib/nspawnctl")),
 		Binary: "/usr/local/bin/nspawnctl", MachineID: id,
-		Run: machine.ExecRun(&progress), Out: &progress,
+		Run: host.ExecRun(&progress), Out: &progress,
 	}
 	r, vd, err := m.Resolve(cfg)
 	if err != nil || vd.HasErrors() {

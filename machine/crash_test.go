@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nspawnctl/nspawnctl/internal/crashpoint"
+	"github.com/nspawnctl/nspawnctl/internal/host"
 )
 
 // crashHelperEnv makes the test binary run one create or remove on the file
@@ -41,7 +42,7 @@ func crashManager(t *testing.T, root string) *Manager {
 		FSRoot: root, Store: &Store{Dir: filepath.Join(root, "var/lib/nspawnctl")},
 		Units: units, Networkd: &fakeNetworkd{}, NAT: fakeNATStore{},
 		Binary: "/usr/local/bin/nspawnctl", MachineID: testFacts.MachineID,
-		Run: ExecRun(os.Stderr),
+		Run: host.ExecRun(os.Stderr),
 	}
 }
 

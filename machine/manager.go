@@ -19,6 +19,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
 	"github.com/nspawnctl/nspawnctl/internal/crashpoint"
+	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
@@ -37,9 +38,9 @@ type Manager struct {
 	// FSRoot is where host paths live: "/" on a host, a temporary directory in tests.
 	FSRoot   string
 	Store    *Store
-	Units    Units
-	Machines Machines
-	Networkd Networkd
+	Units    host.Units
+	Machines host.Machines
+	Networkd host.Networkd
 	NAT      NATStore
 	// Traffic gives status the kernel's counters; nil leaves them out.
 	Traffic TrafficSource

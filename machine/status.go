@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"sort"
+
+	"github.com/nspawnctl/nspawnctl/internal/host"
 )
 
 // Status is what list and status show about a machine.
@@ -51,7 +53,7 @@ func (m *Manager) List(ctx context.Context) ([]Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]MachineInfo{}
+	byName := map[string]host.MachineInfo{}
 	for _, r := range running {
 		byName[r.Name] = r
 	}
@@ -68,7 +70,7 @@ func (m *Manager) List(ctx context.Context) ([]Status, error) {
 	return out, nil
 }
 
-// Status returns one machine's status; ErrNoMachine when it is neither
+// Status returns one machine's status; host.ErrNoMachine when it is neither
 // managed nor known to machined.
 func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 	rec, err := m.Store.Load(name)
@@ -77,7 +79,7 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 	}
 	info, err := m.Machines.Info(ctx, name)
 	running := err == nil
-	if err != nil && !errors.Is(err, ErrNoMachine) {
+	if err != nil && !errors.Is(err, host.ErrNoMachine) {
 		return Status{}, err
 	}
 	if rec == nil && !running {
@@ -90,7 +92,7 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 	return s, nil
 }
 
-func (m *Manager) status(ctx context.Context, rec *Record, info MachineInfo, running bool) Status {
+func (m *Manager) status(ctx context.Context, rec *Record, info host.MachineInfo, running bool) Status {
 	s := Status{Name: info.Name, Managed: "unmanaged", Running: running, Leader: info.Leader, Forwards: []string{}, Addresses: []netip.Addr{}}
 	if running {
 		s.State = info.State

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+
+	"github.com/nspawnctl/nspawnctl/internal/host"
 )
 
 // noMachines is machined with nothing registered.
-type noMachines struct{ Machines }
+type noMachines struct{ host.Machines }
 
-func (noMachines) List(context.Context) ([]MachineInfo, error) { return nil, nil }
+func (noMachines) List(context.Context) ([]host.MachineInfo, error) { return nil, nil }
 
 // An empty list encodes as [] (what list --json prints), not null.
 func TestListEmptyIsEmptyArray(t *testing.T) {

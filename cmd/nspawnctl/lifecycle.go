@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine"
 	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
@@ -47,16 +48,16 @@ func (a *app) manager(ctx context.Context, f *hostFlags) (*machine.Manager, func
 	if err != nil {
 		return nil, nil, err
 	}
-	units, err := machine.NewSystemdUnits(ctx)
+	units, err := host.NewSystemdUnits(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	machined, err := machine.NewMachined()
+	machined, err := host.NewMachined()
 	if err != nil {
 		units.Close()
 		return nil, nil, err
 	}
-	nd, err := machine.NewNetworkdBus()
+	nd, err := host.NewNetworkdBus()
 	if err != nil {
 		units.Close()
 		machined.Close()
@@ -87,7 +88,7 @@ func (a *app) offlineManager(f *hostFlags) (*machine.Manager, error) {
 		Binary:  bin, MachineID: id,
 		HostPrefixes: hostPrefixes,
 		LinkAddrs:    machine.NetlinkLinkAddrs,
-		Run:          machine.ExecRun(a.stderr),
+		Run:          host.ExecRun(a.stderr),
 		Progress:     a.terminal(),
 		Out:          a.stderr,
 	}, nil

@@ -17,7 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 )
 
@@ -156,7 +156,7 @@ network namespace at ` + nebula.NetnsDir + `/NAME, where the sidecar unit joins 
 				return fmt.Errorf("machine %s: %w", name, err)
 			}
 			if leader == 0 {
-				md, err := machine.NewMachined()
+				md, err := host.NewMachined()
 				if err != nil {
 					return err
 				}
@@ -282,7 +282,7 @@ func newNebulaStatusCmd(a *app) *cobra.Command {
 			if conf, err := os.ReadFile(paths.config(name)); err == nil {
 				st.Device = deviceFromConfig(conf)
 			}
-			if units, err := machine.NewSystemdUnits(ctx); err == nil {
+			if units, err := host.NewSystemdUnits(ctx); err == nil {
 				if s, err := units.ActiveState(ctx, "nspawnctl-nebula@"+name+".service"); err == nil {
 					st.Sidecar = s
 				}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
+	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine"
 )
 
@@ -40,7 +41,7 @@ output connected to nspawnctl's, and nspawnctl exits with its exit code.`,
 			}
 			defer closeFn()
 			info, err := m.Machines.Info(ctx, name)
-			if errors.Is(err, machine.ErrNoMachine) {
+			if errors.Is(err, host.ErrNoMachine) {
 				return fmt.Errorf("machine %s is not running; start it with nspawnctl start %s", name, name)
 			}
 			if err != nil {

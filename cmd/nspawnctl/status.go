@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine"
 )
 
@@ -55,7 +56,7 @@ func newStatusCmd(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: a.onHost(&hf, func(ctx context.Context, m *machine.Manager, args []string) error {
 			s, err := m.Status(ctx, args[0])
-			if errors.Is(err, machine.ErrNoMachine) {
+			if errors.Is(err, host.ErrNoMachine) {
 				return fmt.Errorf("no machine %s: nspawnctl does not manage it and systemd-machined does not know it", args[0])
 			}
 			if err != nil {
