@@ -13,7 +13,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/nspawnctl/nspawnctl/internal/golden"
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/config"
 )
 
 // The test binary must define -update like every other package's, so that
@@ -40,12 +40,12 @@ type attr struct {
 	required bool
 }
 
-// schemaBlocks walks the schema from machine.File and returns, per block
+// schemaBlocks walks the schema from config.File and returns, per block
 // path, its attributes and labels by name.
 func schemaBlocks(t *testing.T) map[string]map[string]attr {
 	t.Helper()
 	out := map[string]map[string]attr{}
-	walk(t, "", reflect.TypeOf(machine.File{}), out)
+	walk(t, "", reflect.TypeOf(config.File{}), out)
 	return out
 }
 
@@ -83,7 +83,7 @@ func walk(t *testing.T, path string, typ reflect.Type, out map[string]map[string
 	if path != "" {
 		out[path] = attrs
 	} else if len(attrs) > 0 {
-		t.Fatalf("machine.File has attributes %v; document the top level and teach this test", attrs)
+		t.Fatalf("config.File has attributes %v; document the top level and teach this test", attrs)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/nspawnctl/nspawnctl/e2e/testhost"
 	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -56,13 +57,13 @@ func TestBootstrapRoot(t *testing.T) {
   }
 }
 `, mirror)
-	p := machine.NewParser()
+	p := config.NewParser()
 	f, diags := p.ParseSource("boot.hcl", []byte(src))
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
 	var id [16]byte
-	cfg := &machine.Config{Files: []string{"boot.hcl"}, Machines: []*machine.Machine{&f.Machines[0]}}
+	cfg := &config.Config{Files: []string{"boot.hcl"}, Machines: []*config.Machine{&f.Machines[0]}}
 	var progress strings.Builder
 	m := &machine.Manager{
 		FSRoot: fsroot, Store: &machine.Store{Dir: filepath.Join(fsroot, "var/lib/nspawnctl")},

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/e2e/testhost"
 	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
 // exampleDir is where TestExamplesApplyThenPlan declares one example at a
@@ -102,11 +104,11 @@ func exampleRoots(t *testing.T, name, src string) []exampleRoot {
 	if err := os.WriteFile(tmp, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, diags := machine.NewParser().Load([]string{tmp})
+	cfg, diags := config.NewParser().Load([]string{tmp})
 	if diags.HasErrors() {
 		t.Fatalf("example %s: %v", name, diags)
 	}
-	r, diags := machine.Validate(cfg, machine.HostFacts{})
+	r, diags := resolve.Validate(cfg, resolve.HostFacts{})
 	if diags.HasErrors() {
 		t.Fatalf("example %s: %v", name, diags)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/nspawnctl/nspawnctl/internal/linediff"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -64,7 +65,7 @@ type MachinePlan struct {
 	// Reason explains a refusal (e.g. the machine is imperative) or a choice.
 	Reason string `json:"reason,omitempty"`
 
-	resolved *ResolvedMachine
+	resolved *resolve.ResolvedMachine
 	// desired is what Apply writes: exactly the state this plan compared.
 	desired *desiredState
 }
@@ -73,7 +74,7 @@ type MachinePlan struct {
 // read-only operation, and needs no connection to systemd: it reads the
 // state directory and the files alone. Whether a machine runs is not part
 // of it; Activation says what Apply does to a machine that runs.
-func (m *Manager) Plan(ctx context.Context, r *Resolved, prune, force bool) ([]*MachinePlan, error) {
+func (m *Manager) Plan(ctx context.Context, r *resolve.Resolved, prune, force bool) ([]*MachinePlan, error) {
 	recs, err := m.Store.List()
 	if err != nil {
 		return nil, err
@@ -119,7 +120,7 @@ func (m *Manager) Plan(ctx context.Context, r *Resolved, prune, force bool) ([]*
 	return plans, nil
 }
 
-func (m *Manager) planMachine(ctx context.Context, r *Resolved, rm *ResolvedMachine, rec *Record, force bool) (*MachinePlan, error) {
+func (m *Manager) planMachine(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, rec *Record, force bool) (*MachinePlan, error) {
 	p := &MachinePlan{Name: rm.Name, resolved: rm, Ownership: OwnerDeclarative}
 	takeover := false
 	nm := natMachine(r, rm)
@@ -201,7 +202,7 @@ func (m *Manager) planMachine(ctx context.Context, r *Resolved, rm *ResolvedMach
 
 // machineArtifacts is a machine's artefacts plus those of the zone or
 // bridge it uses (shared with the other members).
-func (m *Manager) machineArtifacts(r *Resolved, rm *ResolvedMachine) ([]Artifact, error) {
+func (m *Manager) machineArtifacts(r *resolve.Resolved, rm *resolve.ResolvedMachine) ([]Artifact, error) {
 	opts := RenderOptions{Binary: m.Binary, MachineID: m.MachineID, StaticLeases: true}
 	if ups := proxyNDPUplinks(rm); len(ups) > 0 {
 		files, err := m.uplinkNetworkFiles(ups)
@@ -350,7 +351,7 @@ type ApplyOptions struct {
 // (not a new computation of them), restarts or reloads running machines as
 // their activation says, and removes pruned ones. Unchanged and kept
 // machines are not touched, running or not.
-func (m *Manager) Apply(ctx context.Context, r *Resolved, plans []*MachinePlan, opts ApplyOptions) error {
+func (m *Manager) Apply(ctx context.Context, r *resolve.Resolved, plans []*MachinePlan, opts ApplyOptions) error {
 	var errs []error
 	for _, p := range plans {
 		if err := m.applyOne(ctx, r, p, opts); err != nil {
@@ -360,7 +361,7 @@ func (m *Manager) Apply(ctx context.Context, r *Resolved, plans []*MachinePlan, 
 	return errors.Join(errs...)
 }
 
-func (m *Manager) applyOne(ctx context.Context, r *Resolved, p *MachinePlan, opts ApplyOptions) error {
+func (m *Manager) applyOne(ctx context.Context, r *resolve.Resolved, p *MachinePlan, opts ApplyOptions) error {
 	switch p.Action {
 	case ActionKeep, ActionUnchanged:
 		return nil

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
 // desiredState is everything nspawnctl makes for one machine: its own
@@ -23,7 +24,7 @@ type desiredState struct {
 // the Manager's clock and from what an earlier apply wrote, which Nebula
 // keeps while it still fits, so a re-plan right after an apply finds every
 // artefact as planned. prev is the machine's record, or nil.
-func (m *Manager) desired(ctx context.Context, r *Resolved, rm *ResolvedMachine, prev *Record) (*desiredState, error) {
+func (m *Manager) desired(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *Record) (*desiredState, error) {
 	arts, err := m.machineArtifacts(r, rm)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/internal/unitfile"
+	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -18,7 +20,7 @@ func fuzzSeeds(f *testing.F) map[string][]byte {
 	seeds := map[string][]byte{}
 	for _, root := range []string{"testdata/invalid", "testdata/valid", "../examples"} {
 		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !IsConfigFile(path) {
+			if err != nil || d.IsDir() || !config.IsConfigFile(path) {
 				return err
 			}
 			src, err := os.ReadFile(path)
@@ -56,7 +58,7 @@ func checkPipeline(t *testing.T, src []byte, asJSON bool) {
 	if asJSON {
 		name = "fuzz.hcl.json"
 	}
-	p := NewParser()
+	p := config.NewParser()
 	file, diags := p.ParseSource(name, src)
 	if file == nil {
 		if !diags.HasErrors() {
@@ -64,9 +66,9 @@ func checkPipeline(t *testing.T, src []byte, asJSON bool) {
 		}
 		return
 	}
-	cfg := &Config{Files: []string{name}}
-	cfg.merge(file, &diags)
-	r, vd := Validate(cfg, testFacts)
+	cfg := &config.Config{Files: []string{name}}
+	cfg.Merge(file, &diags)
+	r, vd := resolve.Validate(cfg, testFacts)
 	for _, d := range vd {
 		if d.Subject == nil || strings.TrimSpace(d.Summary) == "" || strings.TrimSpace(d.Detail) == "" {
 			t.Fatalf("validator diagnostic without summary, detail or range: %#v", d)
@@ -95,7 +97,7 @@ func checkPipeline(t *testing.T, src []byte, asJSON bool) {
 
 // extraSections lists the section headers a configuration's raw
 // pass-through values legitimately add to rendered files.
-func extraSections(r *Resolved) map[string]bool {
+func extraSections(r *resolve.Resolved) map[string]bool {
 	out := map[string]bool{}
 	add := func(opts []unitfile.Option, _ error) {
 		for _, o := range opts {

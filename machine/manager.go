@@ -20,7 +20,9 @@ import (
 	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
 	"github.com/nspawnctl/nspawnctl/internal/crashpoint"
 	"github.com/nspawnctl/nspawnctl/internal/host"
+	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
@@ -87,7 +89,7 @@ func (m *Manager) now() time.Time {
 // Resolve validates cfg against the host's state: machines keep earlier
 // allocations (pinned), and avoid other machines' and the host's addresses.
 // The caller holds the state lock.
-func (m *Manager) Resolve(cfg *Config) (*Resolved, hcl.Diagnostics, error) {
+func (m *Manager) Resolve(cfg *config.Config) (*resolve.Resolved, hcl.Diagnostics, error) {
 	recs, err := m.Store.List()
 	if err != nil {
 		return nil, nil, err
@@ -96,7 +98,7 @@ func (m *Manager) Resolve(cfg *Config) (*Resolved, hcl.Diagnostics, error) {
 	for _, mc := range cfg.Machines {
 		inConfig[mc.Name] = true
 	}
-	facts := HostFacts{MachineID: m.MachineID}
+	facts := resolve.HostFacts{MachineID: m.MachineID}
 	facts.Pinned, facts.Taken = Allocations(recs, inConfig)
 	if m.HostPrefixes != nil {
 		hp, err := m.HostPrefixes()
@@ -111,7 +113,7 @@ func (m *Manager) Resolve(cfg *Config) (*Resolved, hcl.Diagnostics, error) {
 			}
 		}
 	}
-	r, diags := Validate(cfg, facts)
+	r, diags := resolve.Validate(cfg, facts)
 	return r, diags, nil
 }
 
@@ -152,7 +154,7 @@ type CreateOptions struct {
 // remove deletes what it lists. With Start the mark stays until
 // StartCreated has started the machine, so that a create killed while
 // starting is finished too.
-func (m *Manager) Create(ctx context.Context, r *Resolved, name string, opts CreateOptions) (err error) {
+func (m *Manager) Create(ctx context.Context, r *resolve.Resolved, name string, opts CreateOptions) (err error) {
 	crashpoint.Hit("create: begin")
 	rm := r.Machine(name)
 	if rm == nil {
@@ -304,7 +306,7 @@ func (m *Manager) StartCreated(ctx context.Context, name string, lockWait time.D
 // newRecord is the state record a successful create of rm leaves, but for
 // what is known only once the files are written (Artifacts, RootCreated)
 // and the generation.
-func (m *Manager) newRecord(r *Resolved, rm *ResolvedMachine, prev *Record, opts CreateOptions, overlay netip.Prefix) *Record {
+func (m *Manager) newRecord(r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *Record, opts CreateOptions, overlay netip.Prefix) *Record {
 	name := rm.Name
 	rec := &Record{
 		Name: name, Ownership: opts.Ownership, Created: m.now(), Updated: m.now(),
@@ -338,7 +340,7 @@ func (m *Manager) newRecord(r *Resolved, rm *ResolvedMachine, prev *Record, opts
 
 // createsRoot reports whether this create will make rm's root: a tarball,
 // bootstrap or NixOS root that is not there yet.
-func (m *Manager) createsRoot(rm *ResolvedMachine) bool {
+func (m *Manager) createsRoot(rm *resolve.ResolvedMachine) bool {
 	switch rm.RootKind {
 	case "tarball", "bootstrap", "nixos":
 		_, err := os.Lstat(m.host(rm.RootDir))
@@ -373,7 +375,7 @@ func (m *Manager) onDisk(a Artifact) bool {
 
 // checkCreatable refuses to take over a machine that exists and is not ours
 // (or is the other path's) unless forced.
-func (m *Manager) checkCreatable(ctx context.Context, rm *ResolvedMachine, prev *Record, opts CreateOptions) error {
+func (m *Manager) checkCreatable(ctx context.Context, rm *resolve.ResolvedMachine, prev *Record, opts CreateOptions) error {
 	name := rm.Name
 	if prev != nil {
 		if prev.Ownership != opts.Ownership && !opts.Force {
@@ -485,7 +487,7 @@ func (m *Manager) removeArtifact(a ArtifactRecord) error {
 
 // provisionRoot makes sure the machine's root exists, creating it for
 // tarball, bootstrap and NixOS roots. It reports whether it created it.
-func (m *Manager) provisionRoot(ctx context.Context, rm *ResolvedMachine, undo *undoLog) (bool, error) {
+func (m *Manager) provisionRoot(ctx context.Context, rm *resolve.ResolvedMachine, undo *undoLog) (bool, error) {
 	dst := m.host(rm.RootDir)
 	if _, err := os.Stat(dst); err == nil {
 		return false, nil

@@ -5,14 +5,15 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
 // natMachine is what nat needs of a machine: its forwards and the networks
 // whose outbound connections are masqueraded.
-func natMachine(r *Resolved, rm *ResolvedMachine) nat.Machine {
+func natMachine(r *resolve.Resolved, rm *resolve.ResolvedMachine) nat.Machine {
 	return nat.Machine{Name: rm.Name, Link: rm.NATLink, Forwards: rm.Forwards, Masquerade: masqueradePrefixes(r, rm),
-		Addrs: protectedAddrs(rm), Direct: rm.DirectRouting, Isolated: rm.Isolated}
+		Addrs: rm.ProtectedAddrs(), Direct: rm.DirectRouting, Isolated: rm.Isolated}
 }
 
 // needsNAT reports whether a machine needs anything in io.systemd.nat, and
@@ -29,7 +30,7 @@ func needsNAT(nm nat.Machine) bool {
 //   - zone or bridge member: the member's own addresses (full length). The
 //     zone's prefix is shared by its members, and an element per member
 //     lets each come and go on its own.
-func masqueradePrefixes(r *Resolved, rm *ResolvedMachine) []netip.Prefix {
+func masqueradePrefixes(r *resolve.Resolved, rm *resolve.ResolvedMachine) []netip.Prefix {
 	var setting string
 	var candidates []netip.Prefix
 	switch {
@@ -70,7 +71,7 @@ func masqueradePrefixes(r *Resolved, rm *ResolvedMachine) []netip.Prefix {
 	return out
 }
 
-func memberAddrs(rm *ResolvedMachine) []netip.Prefix {
+func memberAddrs(rm *resolve.ResolvedMachine) []netip.Prefix {
 	var out []netip.Prefix
 	for _, p := range rm.ContainerAddrs {
 		out = append(out, netip.PrefixFrom(p.Addr(), p.Addr().BitLen()))
@@ -90,4 +91,21 @@ func masqueradeLines(nm nat.Machine) []string {
 // natLines is everything a record holds in io.systemd.nat, as plan shows it.
 func natLines(rec *Record) []string {
 	return append(append(slices.Clone(rec.Forwards), rec.Masquerade...), rec.Exposure...)
+}
+
+// exposureLines describes the machine's protections as plan shows them,
+// one line per address and one for isolation.
+func exposureLines(nm nat.Machine) []string {
+	var out []string
+	for _, a := range nm.Addrs {
+		if a.IsPrivate() && !nm.Direct {
+			out = append(out, "only forwards reach "+a.String()+" from other hosts")
+		} else {
+			out = append(out, a.String()+" reachable directly from other hosts")
+		}
+	}
+	if nm.Isolated {
+		out = append(out, "isolated from machines on other links")
+	}
+	return out
 }

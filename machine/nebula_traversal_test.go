@@ -8,10 +8,11 @@ import (
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
 // forwardsOf lists a resolved machine's forwards as nat prints them.
-func forwardsOf(r *Resolved, name string) []string {
+func forwardsOf(r *resolve.Resolved, name string) []string {
 	var out []string
 	for _, f := range r.Machine(name).Forwards {
 		out = append(out, f.String())

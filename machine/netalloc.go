@@ -2,6 +2,8 @@ package machine
 
 import (
 	"net/netip"
+
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
 // zoneAllocations returns the subnets of the zone machine rm is a member
@@ -10,7 +12,7 @@ import (
 // exists: without that, the zone's own addresses on vz-NAME count as taken
 // host addresses at the next member's create, and the zone moves to
 // another subnet under its running members.
-func zoneAllocations(r *Resolved, rm *ResolvedMachine) map[string]netip.Prefix {
+func zoneAllocations(r *resolve.Resolved, rm *resolve.ResolvedMachine) map[string]netip.Prefix {
 	out := map[string]netip.Prefix{}
 	for _, z := range r.Zones {
 		if z.Name != rm.Zone {

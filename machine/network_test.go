@@ -8,18 +8,20 @@ import (
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/internal/golden"
+	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
 var _ = golden.Update
 
 // resolveSource validates one HCL source with the test facts.
-func resolveSource(t *testing.T, src string) *Resolved {
+func resolveSource(t *testing.T, src string) *resolve.Resolved {
 	t.Helper()
-	p := NewParser()
+	p := config.NewParser()
 	f, diags := p.ParseSource("test.hcl", []byte(src))
-	cfg := &Config{Files: []string{"test.hcl"}}
-	cfg.merge(f, &diags)
-	r, vd := Validate(cfg, testFacts)
+	cfg := &config.Config{Files: []string{"test.hcl"}}
+	cfg.Merge(f, &diags)
+	r, vd := resolve.Validate(cfg, testFacts)
 	diags = append(diags, vd...)
 	if diags.HasErrors() {
 		t.Fatalf("does not validate: %v", diags)
@@ -128,10 +130,10 @@ machine "b" {
 	}
 	m := &Manager{FSRoot: t.TempDir(), Store: st, MachineID: testFacts.MachineID,
 		HostPrefixes: func() ([]netip.Prefix, error) { return []netip.Prefix{netip.PrefixFrom(v4.Addr().Next(), 24)}, nil }}
-	p := NewParser()
+	p := config.NewParser()
 	f, diags := p.ParseSource("test.hcl", []byte(strings.Replace(src, "machine \"a\" {\n  network {\n    zone = \"z\"\n  }\n}\n", "", 1)))
-	cfg := &Config{Files: []string{"test.hcl"}}
-	cfg.merge(f, &diags)
+	cfg := &config.Config{Files: []string{"test.hcl"}}
+	cfg.Merge(f, &diags)
 	if len(cfg.Machines) != 1 {
 		t.Fatalf("want only b in the second configuration, have %d machines", len(cfg.Machines))
 	}

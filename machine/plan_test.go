@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
 // planEnv is a Manager on a temporary root with fakes, where every machine's
@@ -53,15 +55,15 @@ func newPlanEnv(t *testing.T) *planEnv {
 }
 
 // plan resolves src against the env's state and plans it.
-func (e *planEnv) plan(src string, prune, force bool) (*Resolved, []*MachinePlan) {
+func (e *planEnv) plan(src string, prune, force bool) (*resolve.Resolved, []*MachinePlan) {
 	e.t.Helper()
-	p := NewParser()
+	p := config.NewParser()
 	f, diags := p.ParseSource("test.hcl", []byte(src))
 	if f == nil {
 		e.t.Fatalf("parse: %v", diags)
 	}
-	cfg := &Config{Files: []string{"test.hcl"}}
-	cfg.merge(f, &diags)
+	cfg := &config.Config{Files: []string{"test.hcl"}}
+	cfg.Merge(f, &diags)
 	r, vd, err := e.m.Resolve(cfg)
 	if err != nil || diags.HasErrors() || vd.HasErrors() {
 		e.t.Fatalf("resolve: %v %v %v", err, diags, vd)

@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 	"github.com/nspawnctl/nspawnctl/networkd/renumber"
 )
@@ -16,7 +17,7 @@ import (
 // delegatedLink is the host-side link of m that takes a /64 of an uplink's
 // DHCPv6 prefix delegation: the machine's own ve- link, or the vz- bridge
 // of a zone with a prefix_delegation block; "" when there is none.
-func delegatedLink(r *Resolved, m *ResolvedMachine) string {
+func delegatedLink(r *resolve.Resolved, m *resolve.ResolvedMachine) string {
 	switch m.Mode {
 	case networkd.ModeVeth:
 		if n := m.Spec.Network; n != nil && n.Host != nil && n.Host.PrefixDelegation != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nspawnctl/nspawnctl/internal/unitfile"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 	"github.com/nspawnctl/nspawnctl/networkd/renumber"
 	"github.com/nspawnctl/nspawnctl/zones"
@@ -36,7 +37,7 @@ const (
 	NspawnDir  = "/etc/systemd/nspawn"
 	NetworkDir = "/etc/systemd/network"
 	// SystemDir is the default unit directory for drop-ins and autostart links.
-	SystemDir    = "/etc/systemd/system"
+	SystemDir    = resolve.DefaultUnitDir
 	TemplateUnit = "/lib/systemd/system/systemd-nspawn@.service"
 	// DefaultBinary is where the hooks in the drop-in find nspawnctl.
 	DefaultBinary = "/usr/local/bin/nspawnctl"
@@ -71,7 +72,7 @@ func NspawnPath(name string) string { return path.Join(NspawnDir, name+".nspawn"
 
 // Render returns every artifact of a resolved configuration, sorted by path.
 // It is pure: the same configuration and options give the same bytes.
-func Render(r *Resolved, opts RenderOptions) ([]Artifact, error) {
+func Render(r *resolve.Resolved, opts RenderOptions) ([]Artifact, error) {
 	if opts.Binary == "" {
 		opts.Binary = DefaultBinary
 	}
@@ -102,7 +103,7 @@ func Render(r *Resolved, opts RenderOptions) ([]Artifact, error) {
 }
 
 // RenderMachine returns the artifacts of one machine.
-func RenderMachine(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]Artifact, error) {
+func RenderMachine(r *resolve.Resolved, m *resolve.ResolvedMachine, opts RenderOptions) ([]Artifact, error) {
 	owner := "machine/" + m.Name
 	wrap := func(what string) func([]byte, error) ([]byte, error) {
 		return func(b []byte, err error) ([]byte, error) {
@@ -197,22 +198,7 @@ func RenderMachine(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]Artif
 	return out, nil
 }
 
-// proxiedAddrs are the container's addresses that proxy NDP answers for on
-// its uplinks: its static global IPv6 addresses (not ULA, not link-local).
-func proxiedAddrs(m *ResolvedMachine) []netip.Addr {
-	var out []netip.Addr
-	for _, a := range m.ContainerAddrs {
-		ip := a.Addr()
-		if ip.Is6() && ip.IsGlobalUnicast() && !ulaRange.Contains(ip) {
-			out = append(out, ip)
-		}
-	}
-	return out
-}
-
-var ulaRange = netip.MustParsePrefix("fc00::/7")
-
-func proxyNDPUplinks(m *ResolvedMachine) []string {
+func proxyNDPUplinks(m *resolve.ResolvedMachine) []string {
 	if n := m.Spec.Network; m.Mode == networkd.ModeVeth && n != nil && n.Host != nil {
 		return n.Host.ProxyNDP
 	}
@@ -220,7 +206,7 @@ func proxyNDPUplinks(m *ResolvedMachine) []string {
 }
 
 // proxyNDPArtifacts renders one drop-in per proxy_ndp uplink.
-func proxyNDPArtifacts(m *ResolvedMachine, opts RenderOptions) ([]Artifact, error) {
+func proxyNDPArtifacts(m *resolve.ResolvedMachine, opts RenderOptions) ([]Artifact, error) {
 	var out []Artifact
 	for _, up := range proxyNDPUplinks(m) {
 		file := up + ".network"
@@ -231,7 +217,7 @@ func proxyNDPArtifacts(m *ResolvedMachine, opts RenderOptions) ([]Artifact, erro
 			}
 			file = path.Base(f)
 		}
-		b, err := networkd.RenderProxyNDP(networkd.ProxyNDP{Machine: m.Name, Uplink: up, Addrs: proxiedAddrs(m)})
+		b, err := networkd.RenderProxyNDP(networkd.ProxyNDP{Machine: m.Name, Uplink: up, Addrs: m.ProxiedAddrs()})
 		if err != nil {
 			return nil, fmt.Errorf("rendering the proxy NDP drop-in of machine %s for %s: %w", m.Name, up, err)
 		}
@@ -241,11 +227,11 @@ func proxyNDPArtifacts(m *ResolvedMachine, opts RenderOptions) ([]Artifact, erro
 }
 
 // HostNetworkPath is the host side .network file of a veth machine.
-func HostNetworkPath(m *ResolvedMachine) string {
+func HostNetworkPath(m *resolve.ResolvedMachine) string {
 	return path.Join(NetworkDir, networkd.FilePrefix+"ve-"+m.Name+".network")
 }
 
-func renderNspawn(m *ResolvedMachine) ([]byte, error) {
+func renderNspawn(m *resolve.ResolvedMachine) ([]byte, error) {
 	s := m.Spec
 	b := unitfile.New("Managed by nspawnctl for machine "+m.Name+".", "Do not edit: nspawnctl rewrites or removes this file.")
 	b.Bool("Exec", "Boot", m.Boot)
@@ -330,7 +316,7 @@ func quoteArgs(args []string) []string {
 	return out
 }
 
-func renderDropIn(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]byte, error) {
+func renderDropIn(r *resolve.Resolved, m *resolve.ResolvedMachine, opts RenderOptions) ([]byte, error) {
 	s := m.Spec
 	b := unitfile.New("Managed by nspawnctl for machine "+m.Name+".", "Do not edit: nspawnctl rewrites or removes this file.")
 	if needsRootOverride(m) {
@@ -393,15 +379,15 @@ func renderDropIn(r *Resolved, m *ResolvedMachine, opts RenderOptions) ([]byte, 
 // needsRootOverride reports whether the template unit cannot find the
 // machine's root by name: systemd-nspawn@.service passes only --machine=NAME,
 // which nspawn resolves to /var/lib/machines/NAME or NAME.raw.
-func needsRootOverride(m *ResolvedMachine) bool {
-	want := path.Join(DefaultMachinesDir, m.Name)
+func needsRootOverride(m *resolve.ResolvedMachine) bool {
+	want := path.Join(resolve.DefaultMachinesDir, m.Name)
 	if m.RootKind == "image" {
 		want += ".raw"
 	}
 	return m.RootDir != want
 }
 
-func hostVeth(m *ResolvedMachine, opts RenderOptions) networkd.HostVeth {
+func hostVeth(m *resolve.ResolvedMachine, opts RenderOptions) networkd.HostVeth {
 	s := m.Spec
 	var hc *networkd.HostConfig
 	if s.Network != nil {
@@ -415,7 +401,7 @@ func hostVeth(m *ResolvedMachine, opts RenderOptions) networkd.HostVeth {
 	}
 	if hc != nil {
 		hv.Masquerade = hc.Masquerade
-		hv.DHCPServer = boolOr(hc.DHCPServer, true)
+		hv.DHCPServer = resolve.BoolOr(hc.DHCPServer, true)
 		for _, p := range hc.IPv6Prefix {
 			pfx := netip.MustParsePrefix(p.Prefix)
 			if p.Assign {
@@ -431,7 +417,7 @@ func hostVeth(m *ResolvedMachine, opts RenderOptions) networkd.HostVeth {
 			// unless a prefix of this link covers it, only a host route
 			// sends its traffic here instead of back out of the uplink.
 			onLink := append(append(append([]netip.Prefix(nil), m.HostAddrs...), hv.Assign...), hv.Announce...)
-			for _, a := range proxiedAddrs(m) {
+			for _, a := range m.ProxiedAddrs() {
 				if !slicesContainsAddr(onLink, a) {
 					hv.Routes = append(hv.Routes, netip.PrefixFrom(a, 128))
 				}
@@ -452,7 +438,7 @@ func hostVeth(m *ResolvedMachine, opts RenderOptions) networkd.HostVeth {
 // containerNetwork describes the container side file, when nspawnctl writes one:
 // only into directory roots it can write to, and not for NixOS systems, whose
 // network is part of their own configuration.
-func containerNetwork(r *Resolved, m *ResolvedMachine) (networkd.Container, bool) {
+func containerNetwork(r *resolve.Resolved, m *resolve.ResolvedMachine) (networkd.Container, bool) {
 	if m.RootKind == "image" || m.RootKind == "nixos" {
 		return networkd.Container{}, false
 	}
@@ -467,8 +453,8 @@ func containerNetwork(r *Resolved, m *ResolvedMachine) (networkd.Container, bool
 	case networkd.ModeZone:
 		for _, z := range r.Zones {
 			if z.Name == m.Zone {
-				c.LLMNR = boolOr(z.Spec.LLMNR, true)
-				c.MDNS = boolOr(z.Spec.MulticastDNS, false)
+				c.LLMNR = resolve.BoolOr(z.Spec.LLMNR, true)
+				c.MDNS = resolve.BoolOr(z.Spec.MulticastDNS, false)
 			}
 		}
 	}
@@ -481,18 +467,18 @@ func containerNetwork(r *Resolved, m *ResolvedMachine) (networkd.Container, bool
 			c.DHCP = cc.DHCP
 		}
 		c.DNS = cc.DNS
-		c.LLMNR = boolOr(cc.LLMNR, c.LLMNR)
-		c.MDNS = boolOr(cc.MulticastDNS, c.MDNS)
+		c.LLMNR = resolve.BoolOr(cc.LLMNR, c.LLMNR)
+		c.MDNS = resolve.BoolOr(cc.MulticastDNS, c.MDNS)
 		c.Extra, _ = unitfile.ExtraOptions(cc.Extra)
 	}
 	return c, true
 }
 
-func renderZone(z *ResolvedZone) (Artifact, error) {
+func renderZone(z *resolve.ResolvedZone) (Artifact, error) {
 	s := z.Spec
 	zn := zones.ZoneNetwork{
 		Name: z.Name, Link: z.Link, Addrs: z.Addrs,
-		DHCPServer: boolOr(s.DHCPServer, true), LLMNR: boolOr(s.LLMNR, true), MDNS: boolOr(s.MulticastDNS, false),
+		DHCPServer: resolve.BoolOr(s.DHCPServer, true), LLMNR: resolve.BoolOr(s.LLMNR, true), MDNS: resolve.BoolOr(s.MulticastDNS, false),
 		Masquerade: s.Masquerade, PrefixDelegation: s.PrefixDelegation,
 	}
 	for _, a := range z.Addrs {
@@ -508,9 +494,9 @@ func renderZone(z *ResolvedZone) (Artifact, error) {
 	return Artifact{Path: path.Join(NetworkDir, networkd.FilePrefix+z.Link+".network"), Content: b, Mode: 0o644, Owner: "zone/" + z.Name}, nil
 }
 
-func renderBridge(br *ResolvedBridge) ([]Artifact, error) {
+func renderBridge(br *resolve.ResolvedBridge) ([]Artifact, error) {
 	s := br.Spec
-	bn := zones.BridgeNetwork{Name: br.Name, Addrs: br.Addrs, Uplink: s.Uplink, DHCP: s.DHCP, DHCPServer: boolOr(s.DHCPServer, false), Masquerade: s.Masquerade}
+	bn := zones.BridgeNetwork{Name: br.Name, Addrs: br.Addrs, Uplink: s.Uplink, DHCP: s.DHCP, DHCPServer: resolve.BoolOr(s.DHCPServer, false), Masquerade: s.Masquerade}
 	bn.Extra, _ = unitfile.ExtraOptions(s.Extra)
 	bn.NetdevExtra, _ = unitfile.ExtraOptions(s.NetdevExtra)
 	owner := "bridge/" + br.Name

@@ -14,6 +14,8 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/golden"
 	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -62,26 +64,26 @@ func examples(t *testing.T) []example {
 	return out
 }
 
-func testHostFacts(t *testing.T) machine.HostFacts {
+func testHostFacts(t *testing.T) resolve.HostFacts {
 	t.Helper()
 	id, err := networkd.ParseMachineID(testMachineID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return machine.HostFacts{MachineID: id}
+	return resolve.HostFacts{MachineID: id}
 }
 
 // renderExample loads, validates and renders one example with the options
 // `nspawnctl render` uses by default.
 func renderExample(t *testing.T, ex example) []machine.Artifact {
 	t.Helper()
-	p := machine.NewParser()
+	p := config.NewParser()
 	cfg, diags := p.Load([]string{ex.path})
 	facts := testHostFacts(t)
-	var r *machine.Resolved
+	var r *resolve.Resolved
 	if !diags.HasErrors() {
 		var vd hcl.Diagnostics
-		r, vd = machine.Validate(cfg, facts)
+		r, vd = resolve.Validate(cfg, facts)
 		diags = append(diags, vd...)
 	}
 	if diags.HasErrors() {
@@ -94,7 +96,7 @@ func renderExample(t *testing.T, ex example) []machine.Artifact {
 	return arts
 }
 
-func diagText(p *machine.Parser, diags hcl.Diagnostics) string {
+func diagText(p *config.Parser, diags hcl.Diagnostics) string {
 	var b bytes.Buffer
 	w := hcl.NewDiagnosticTextWriter(&b, p.Files(), 100, false)
 	_ = w.WriteDiagnostics(diags)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
 // nebulaKey is the state key of a machine's overlay address allocation.
@@ -21,7 +22,7 @@ func nebulaKey(name string) string { return "nebula/" + name }
 // files (config, keys, the root's .network file) and the units. It changes
 // nothing on the host; Create writes them like every other artefact, after
 // makeNebulaDir.
-func (m *Manager) nebulaArtifacts(ctx context.Context, r *Resolved, rm *ResolvedMachine, prev *Record) ([]Artifact, netip.Prefix, error) {
+func (m *Manager) nebulaArtifacts(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *Record) ([]Artifact, netip.Prefix, error) {
 	cfg := rm.Nebula
 	bin, version, err := m.nebulaBinary(ctx)
 	if err != nil {
@@ -80,7 +81,7 @@ func (m *Manager) makeNebulaDir(name string) error {
 
 // nebulaAddress allocates the machine's overlay address from its pool,
 // keeping the one recorded for it and avoiding other machines'.
-func (m *Manager) nebulaAddress(r *Resolved, rm *ResolvedMachine, prev *Record) (netip.Prefix, error) {
+func (m *Manager) nebulaAddress(r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *Record) (netip.Prefix, error) {
 	cfg := rm.Nebula
 	pool := r.NebulaPool
 	if cfg.Pool != "" {

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
 // benchConfig writes a configuration of n veth machines with one forward
@@ -34,14 +37,14 @@ func benchConfig(b *testing.B, n int) string {
 // benchmarkValidate validates n decoded machines: the resolution
 // (checks, allocation, forward collisions) the issue asks to be linear.
 func benchmarkValidate(b *testing.B, n int) {
-	p := NewParser()
+	p := config.NewParser()
 	cfg, diags := p.Load([]string{benchConfig(b, n)})
 	if diags.HasErrors() {
 		b.Fatal(diags)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, diags := Validate(cfg, testFacts); diags.HasErrors() {
+		if _, diags := resolve.Validate(cfg, testFacts); diags.HasErrors() {
 			b.Fatal(diags)
 		}
 	}
@@ -53,12 +56,12 @@ func benchmarkLoadValidate(b *testing.B, n int) {
 	path := benchConfig(b, n)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		p := NewParser()
+		p := config.NewParser()
 		cfg, diags := p.Load([]string{path})
 		if diags.HasErrors() {
 			b.Fatal(diags)
 		}
-		if _, diags := Validate(cfg, testFacts); diags.HasErrors() {
+		if _, diags := resolve.Validate(cfg, testFacts); diags.HasErrors() {
 			b.Fatal(diags)
 		}
 	}

@@ -17,7 +17,9 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/golden"
 	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 	"github.com/nspawnctl/nspawnctl/zones"
 )
@@ -185,24 +187,24 @@ func optionSets(t *testing.T) []optionSet {
 	return out
 }
 
-func hostFacts(t *testing.T) machine.HostFacts {
+func hostFacts(t *testing.T) resolve.HostFacts {
 	t.Helper()
 	id, err := networkd.ParseMachineID(testMachineID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return machine.HostFacts{MachineID: id}
+	return resolve.HostFacts{MachineID: id}
 }
 
 // render parses one configuration file's contents, validates it and renders
 // it, as `nspawnctl render` does.
 func render(t *testing.T, name string, src []byte) []machine.Artifact {
 	t.Helper()
-	p := machine.NewParser()
+	p := config.NewParser()
 	f, diags := p.ParseSource(name, src)
 	var arts []machine.Artifact
 	if !diags.HasErrors() {
-		cfg := &machine.Config{Files: []string{name}, Defaults: f.Defaults}
+		cfg := &config.Config{Files: []string{name}, Defaults: f.Defaults}
 		for i := range f.Machines {
 			cfg.Machines = append(cfg.Machines, &f.Machines[i])
 		}
@@ -212,7 +214,7 @@ func render(t *testing.T, name string, src []byte) []machine.Artifact {
 		for i := range f.Bridges {
 			cfg.Bridges = append(cfg.Bridges, &f.Bridges[i])
 		}
-		r, vd := machine.Validate(cfg, hostFacts(t))
+		r, vd := resolve.Validate(cfg, hostFacts(t))
 		diags = append(diags, vd...)
 		if !diags.HasErrors() {
 			var err error
@@ -354,12 +356,12 @@ func TestSchemaMatchesGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	structs := map[string]any{
-		"defaults":         machine.Defaults{},
-		"machine":          machine.Machine{},
-		"root":             machine.Root{},
-		"bootstrap":        machine.Bootstrap{},
-		"limits":           machine.Limits{},
-		"forwardPort":      machine.ForwardPort{},
+		"defaults":         config.Defaults{},
+		"machine":          config.Machine{},
+		"root":             config.Root{},
+		"bootstrap":        config.Bootstrap{},
+		"limits":           config.Limits{},
+		"forwardPort":      config.ForwardPort{},
 		"network":          networkd.Network{},
 		"hostNetwork":      networkd.HostConfig{},
 		"ipv6Prefix":       networkd.IPv6Prefix{},

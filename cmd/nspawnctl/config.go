@@ -11,7 +11,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/nspawnctl/nspawnctl/internal/diag"
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -27,8 +28,8 @@ func (f *configFlags) register(cmd *cobra.Command) {
 }
 
 // hostFacts gathers what resolution needs to know about the host.
-func (f *configFlags) hostFacts() (machine.HostFacts, error) {
-	var facts machine.HostFacts
+func (f *configFlags) hostFacts() (resolve.HostFacts, error) {
+	var facts resolve.HostFacts
 	var err error
 	switch {
 	case f.machineID != "":
@@ -48,17 +49,17 @@ var errInvalid = errors.New("")
 // loadConfig parses, decodes and validates the configuration in paths,
 // printing diagnostics to stderr. A configuration with errors yields an
 // error carrying exitInvalid and no Resolved.
-func (a *app) loadConfig(paths []string, facts machine.HostFacts) (*machine.Resolved, error) {
-	files, err := machine.ExpandPaths(paths)
+func (a *app) loadConfig(paths []string, facts resolve.HostFacts) (*resolve.Resolved, error) {
+	files, err := config.ExpandPaths(paths)
 	if err != nil {
 		return nil, withCode(exitInvalid, err)
 	}
-	p := machine.NewParser()
+	p := config.NewParser()
 	cfg, diags := p.Load(files)
-	var resolved *machine.Resolved
+	var resolved *resolve.Resolved
 	if !diags.HasErrors() {
 		var vd hcl.Diagnostics
-		resolved, vd = machine.Validate(cfg, facts)
+		resolved, vd = resolve.Validate(cfg, facts)
 		diags = append(diags, vd...)
 	}
 	a.printDiagnostics(p, diags)
@@ -80,7 +81,7 @@ func countErrors(diags hcl.Diagnostics) int {
 
 // printDiagnostics writes diagnostics with source snippets, in colour only
 // when stderr is a terminal.
-func (a *app) printDiagnostics(p *machine.Parser, diags hcl.Diagnostics) {
+func (a *app) printDiagnostics(p *config.Parser, diags hcl.Diagnostics) {
 	if len(diags) == 0 {
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -48,7 +50,7 @@ func (a *app) refreshNAT(stateDir string) func(name string) error {
 // declared loads, resolves and plans a declared configuration under the state lock.
 type declared struct {
 	m        *machine.Manager
-	resolved *machine.Resolved
+	resolved *resolve.Resolved
 	plans    []*machine.MachinePlan
 	files    []string
 	unlock   func()
@@ -67,11 +69,11 @@ func (d *declared) close() {
 // declare loads, resolves and plans; online connects to systemd (apply
 // needs it, plan does not).
 func (a *app) declare(ctx context.Context, hf *hostFlags, paths []string, prune, force, online bool) (*declared, error) {
-	files, err := machine.ExpandPaths(paths)
+	files, err := config.ExpandPaths(paths)
 	if err != nil {
 		return nil, withCode(exitInvalid, err)
 	}
-	p := machine.NewParser()
+	p := config.NewParser()
 	cfg, diags := p.Load(files)
 	if diags.HasErrors() {
 		a.printDiagnostics(p, diags)
@@ -247,7 +249,7 @@ func newGenerationsCmd(a *app) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&stateDir, "state-dir", machine.DefaultStateDir, "where nspawnctl keeps its state")
+	cmd.Flags().StringVar(&stateDir, "state-dir", resolve.DefaultStateDir, "where nspawnctl keeps its state")
 	return cmd
 }
 

@@ -5,8 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nspawnctl/nspawnctl/machine"
 	"github.com/nspawnctl/nspawnctl/machine/doctor"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -72,6 +72,6 @@ Each failed check says what to change. doctor exits 0 when no check failed
 	}
 	cf.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
-	cmd.Flags().StringVar(&stateDir, "state-dir", machine.DefaultStateDir, "where nspawnctl keeps its state (for the installed port forwards)")
+	cmd.Flags().StringVar(&stateDir, "state-dir", resolve.DefaultStateDir, "where nspawnctl keeps its state (for the installed port forwards)")
 	return cmd
 }

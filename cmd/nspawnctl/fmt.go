@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/config"
 )
 
 func init() { registerCommand(newFmtCmd) }
@@ -28,7 +28,7 @@ indentation) and *.hcl.json files as indented JSON. With --check it changes noth
 lists the files that are not formatted and exits 4 if there are any (for CI).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			files, err := machine.ExpandPaths(args)
+			files, err := config.ExpandPaths(args)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}

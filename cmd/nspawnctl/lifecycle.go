@@ -14,6 +14,8 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
@@ -35,7 +37,7 @@ type hostFlags struct {
 }
 
 func (f *hostFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.stateDir, "state-dir", machine.DefaultStateDir, "where nspawnctl keeps its state")
+	cmd.Flags().StringVar(&f.stateDir, "state-dir", resolve.DefaultStateDir, "where nspawnctl keeps its state")
 	cmd.Flags().StringVar(&f.binary, "binary", "", "path of nspawnctl for unit hooks (default: this executable)")
 	cmd.Flags().StringVar(&f.machineIDFile, "machine-id-file", networkd.MachineIDPath, "the host's machine id")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait for systemd")
@@ -174,11 +176,11 @@ nothing behind.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
 			defer cancel()
-			files, err := machine.ExpandPaths(configs)
+			files, err := config.ExpandPaths(configs)
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}
-			p := machine.NewParser()
+			p := config.NewParser()
 			cfg, diags := p.Load(files)
 			if diags.HasErrors() {
 				a.printDiagnostics(p, diags)
@@ -224,7 +226,7 @@ nothing behind.`,
 
 // pickMachine selects the machine to create: the NAME argument, or the only
 // machine of the configuration. With one machine, NAME renames it.
-func pickMachine(cfg *machine.Config, args []string) (string, error) {
+func pickMachine(cfg *config.Config, args []string) (string, error) {
 	switch {
 	case len(args) == 0 && len(cfg.Machines) == 1:
 		return cfg.Machines[0].Name, nil

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -126,7 +126,7 @@ const baselineSystemd = 249
 
 // checkFeatures compares the systemd (and kernel) version with what
 // nspawnctl renders and what the configuration uses.
-func checkFeatures(h HostView, ver int, cfg *machine.Resolved) []Check {
+func checkFeatures(h HostView, ver int, cfg *resolve.Resolved) []Check {
 	base := Check{ID: "systemd-version"}
 	switch {
 	case ver == 0:
@@ -184,7 +184,7 @@ func checkFeatures(h HostView, ver int, cfg *machine.Resolved) []Check {
 }
 
 // usedFeatures lists the versioned features cfg uses, in a fixed order.
-func usedFeatures(cfg *machine.Resolved) []feature {
+func usedFeatures(cfg *resolve.Resolved) []feature {
 	fs := []*feature{
 		{id: "ipv6-prefix-assign", what: "ipv6_prefix with assign = true ([IPv6Prefix] Assign=)", systemd: 246},
 		{id: "prefix-delegation", what: "prefix_delegation (DHCPPrefixDelegation=)", systemd: 250},
@@ -234,7 +234,7 @@ func usedFeatures(cfg *machine.Resolved) []feature {
 }
 
 // machineMDNS reports whether m's container link runs mDNS.
-func machineMDNS(cfg *machine.Resolved, m *machine.ResolvedMachine) bool {
+func machineMDNS(cfg *resolve.Resolved, m *resolve.ResolvedMachine) bool {
 	mdns := false
 	if m.Zone != "" {
 		for _, z := range cfg.Zones {
@@ -251,7 +251,7 @@ func machineMDNS(cfg *machine.Resolved, m *machine.ResolvedMachine) bool {
 
 // usesMDNS reports whether any machine or zone of cfg runs mDNS, which then
 // needs UDP 5353 open on the container links.
-func usesMDNS(cfg *machine.Resolved) bool {
+func usesMDNS(cfg *resolve.Resolved) bool {
 	if cfg == nil {
 		return false
 	}

@@ -15,7 +15,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -75,7 +75,7 @@ type Options struct {
 	// Config is the user's resolved configuration, or nil when doctor runs
 	// without configuration files; the feature and version checks then only
 	// cover what nspawnctl always renders.
-	Config *machine.Resolved
+	Config *resolve.Resolved
 	// Forwards are the port forwards known to be installed (nspawnctl's NAT
 	// store), used for the firewall bypass warning when Config is nil.
 	Forwards []nat.Machine

@@ -10,7 +10,8 @@ import (
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/internal/golden"
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
 // fakeHost is a HostView described as plain data.
@@ -161,16 +162,16 @@ func brokenHost(t *testing.T) *fakeHost {
 	return h
 }
 
-func loadConfig(t *testing.T) *machine.Resolved {
+func loadConfig(t *testing.T) *resolve.Resolved {
 	t.Helper()
-	p := machine.NewParser()
+	p := config.NewParser()
 	cfg, diags := p.Load([]string{"testdata/config/features.hcl"})
 	if diags.HasErrors() {
 		t.Fatalf("testdata/config/features.hcl: %v", diags)
 	}
-	var facts machine.HostFacts
+	var facts resolve.HostFacts
 	copy(facts.MachineID[:], []byte("0123456789abcdef"))
-	r, diags := machine.Validate(cfg, facts)
+	r, diags := resolve.Validate(cfg, facts)
 	if diags.HasErrors() {
 		t.Fatalf("testdata/config/features.hcl: %v", diags)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -55,7 +55,7 @@ type pdRequest struct {
 	subnetID string // as configured; "" lets networkd pick
 }
 
-func pdRequests(cfg *machine.Resolved) []pdRequest {
+func pdRequests(cfg *resolve.Resolved) []pdRequest {
 	var out []pdRequest
 	add := func(who string, pd *networkd.PrefixDelegation) {
 		if pd != nil {
@@ -80,7 +80,7 @@ const uplinkFile = "in the uplink's own .network file: [Network] DHCP=ipv6 (or y
 // is large enough for the links that ask for a /64 of it: every subnet id
 // fits, no two links ask for the same subnet, and a /64 delegation (which
 // has a single subnet) is not shared. Nothing when no link asks.
-func checkPrefixDelegation(h HostView, cfg *machine.Resolved) []Check {
+func checkPrefixDelegation(h HostView, cfg *resolve.Resolved) []Check {
 	if cfg == nil {
 		return nil
 	}

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
 // pdHost is a fake host that also reports delegated prefixes.
@@ -18,18 +19,18 @@ type pdHost struct {
 
 func (p pdHost) DelegatedPrefixes() ([]netip.Prefix, error) { return p.delegated, nil }
 
-func pdConfig(t *testing.T, hcl string) *machine.Resolved {
+func pdConfig(t *testing.T, hcl string) *resolve.Resolved {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "pd.hcl")
 	if err := os.WriteFile(f, []byte(hcl), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, diags := machine.NewParser().Load([]string{f})
+	cfg, diags := config.NewParser().Load([]string{f})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	var facts machine.HostFacts
-	r, diags := machine.Validate(cfg, facts)
+	var facts resolve.HostFacts
+	r, diags := resolve.Validate(cfg, facts)
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}

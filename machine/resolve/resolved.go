@@ -1,8 +1,9 @@
-package machine
+package resolve
 
 import (
 	"net/netip"
 
+	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/zones"
@@ -38,7 +39,7 @@ func (r *Resolved) Machine(name string) *ResolvedMachine {
 
 // ResolvedMachine is one machine after validation.
 type ResolvedMachine struct {
-	Spec *Machine
+	Spec *config.Machine
 	Name string
 	// RootDir is the machine's root directory (for images: the image path).
 	RootDir string
@@ -93,3 +94,21 @@ type ResolvedBridge struct {
 	Addrs   []netip.Prefix
 	Members []string
 }
+
+// ProxiedAddrs are the container's addresses that proxy NDP answers for on
+// its uplinks: its static global IPv6 addresses (not ULA, not link-local).
+func (m *ResolvedMachine) ProxiedAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, a := range m.ContainerAddrs {
+		ip := a.Addr()
+		if ip.Is6() && ip.IsGlobalUnicast() && !ulaRange.Contains(ip) {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+var ulaRange = netip.MustParsePrefix("fc00::/7")
+
+// DefaultUnitDir is the default unit directory for drop-ins and autostart links.
+const DefaultUnitDir = "/etc/systemd/system"

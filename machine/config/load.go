@@ -1,4 +1,4 @@
-package machine
+package config
 
 import (
 	"bytes"
@@ -140,13 +140,15 @@ func (p *Parser) Load(files []string) (*Config, hcl.Diagnostics) {
 		if f == nil {
 			continue
 		}
-		cfg.merge(f, &diags)
+		cfg.Merge(f, &diags)
 	}
 	diag.Sort(diags)
 	return cfg, diags
 }
 
-func (c *Config) merge(f *File, diags *hcl.Diagnostics) {
+// Merge adds one decoded file to the configuration, reporting blocks that
+// may appear only once (defaults) or collide with earlier files.
+func (c *Config) Merge(f *File, diags *hcl.Diagnostics) {
 	if f.Defaults != nil {
 		if c.Defaults != nil {
 			*diags = append(*diags, &hcl.Diagnostic{

@@ -1,4 +1,4 @@
-package machine
+package resolve
 
 import (
 	"cmp"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/diag"
 	"github.com/nspawnctl/nspawnctl/internal/unitfile"
+	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -36,7 +37,7 @@ type HostFacts struct {
 
 // validator accumulates diagnostics while it resolves a configuration.
 type validator struct {
-	cfg   *Config
+	cfg   *config.Config
 	host  HostFacts
 	diags hcl.Diagnostics
 	out   *Resolved
@@ -99,7 +100,7 @@ func (v *validator) warnf(r *hcl.Range, summary, detail string, args ...any) {
 // in, interface names computed, addresses allocated, forwards typed. When the
 // diagnostics contain an error the result is nil: nothing may be rendered
 // from a configuration with errors.
-func Validate(cfg *Config, host HostFacts) (*Resolved, hcl.Diagnostics) {
+func Validate(cfg *config.Config, host HostFacts) (*Resolved, hcl.Diagnostics) {
 	v := &validator{cfg: cfg, host: host, out: &Resolved{}}
 	// Most machines take an IPv4 and an IPv6 subnet; sizing the list once
 	// keeps appends from copying it over and over for large configurations.
@@ -140,7 +141,7 @@ func Validate(cfg *Config, host HostFacts) (*Resolved, hcl.Diagnostics) {
 func (v *validator) defaults() {
 	v.out.StateDir = DefaultStateDir
 	v.out.MachinesDir = DefaultMachinesDir
-	v.out.UnitDir = SystemDir
+	v.out.UnitDir = DefaultUnitDir
 	v.out.IPv4Pool = networkd.DefaultIPv4Pool
 	v.out.ZoneIPv4Pool = networkd.DefaultZoneIPv4Pool
 	v.out.ULA = networkd.ULAPrefix(v.host.MachineID)

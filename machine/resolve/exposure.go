@@ -1,10 +1,10 @@
-package machine
+package resolve
 
 import (
 	"net/netip"
 
 	"github.com/nspawnctl/nspawnctl/internal/diag"
-	"github.com/nspawnctl/nspawnctl/nat"
+	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -17,7 +17,7 @@ import (
 
 // exposure resolves direct_routing and isolated for the machine: the
 // network block's for a veth machine, the zone's for a zone member.
-func (v *validator) exposure(m *Machine, rm *ResolvedMachine) {
+func (v *validator) exposure(m *config.Machine, rm *ResolvedMachine) {
 	if rm.Mode == networkd.ModeZone {
 		if z := v.zone(rm.Zone); z != nil && z.Spec != nil {
 			rm.DirectRouting, rm.Isolated = z.Spec.DirectRouting, z.Spec.Isolated
@@ -51,33 +51,16 @@ func (v *validator) exposure(m *Machine, rm *ResolvedMachine) {
 	}
 }
 
-// protectedAddrs are the machine's addresses the protections know: its
+// ProtectedAddrs are the machine's addresses the protections know: its
 // static addresses on a veth link or in a zone. Bridges, macvlan, ipvlan and
 // host networking are on networks the user routes; nothing is filtered there.
-func protectedAddrs(rm *ResolvedMachine) []netip.Addr {
+func (rm *ResolvedMachine) ProtectedAddrs() []netip.Addr {
 	if rm.Mode != networkd.ModeVeth && rm.Mode != networkd.ModeZone {
 		return nil
 	}
 	var out []netip.Addr
 	for _, p := range rm.ContainerAddrs {
 		out = append(out, p.Addr())
-	}
-	return out
-}
-
-// exposureLines describes the machine's protections as plan shows them,
-// one line per address and one for isolation.
-func exposureLines(nm nat.Machine) []string {
-	var out []string
-	for _, a := range nm.Addrs {
-		if a.IsPrivate() && !nm.Direct {
-			out = append(out, "only forwards reach "+a.String()+" from other hosts")
-		} else {
-			out = append(out, a.String()+" reachable directly from other hosts")
-		}
-	}
-	if nm.Isolated {
-		out = append(out, "isolated from machines on other links")
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package machine
+package resolve
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/diag"
 	"github.com/nspawnctl/nspawnctl/internal/suggest"
+	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -111,7 +112,7 @@ func names[T any](items []T, name func(T) string) []string {
 	return out
 }
 
-func (v *validator) machine(m *Machine) {
+func (v *validator) machine(m *config.Machine) {
 	rm := &ResolvedMachine{Spec: m, Name: m.Name, Boot: true, Allocated: map[string]netip.Prefix{}, Nebula: m.Nebula}
 	v.root(m, rm)
 	if m.Boot != nil {
@@ -185,7 +186,7 @@ func isDigits(s string) bool {
 	return true
 }
 
-func (v *validator) root(m *Machine, rm *ResolvedMachine) {
+func (v *validator) root(m *config.Machine, rm *ResolvedMachine) {
 	rm.RootKind = "directory"
 	rm.RootDir = v.outMachinesDir() + "/" + m.Name
 	r := m.Root
@@ -255,7 +256,7 @@ func (v *validator) root(m *Machine, rm *ResolvedMachine) {
 
 func (v *validator) outMachinesDir() string { return v.out.MachinesDir }
 
-func (v *validator) binds(m *Machine, attr string, vals []string) {
+func (v *validator) binds(m *config.Machine, attr string, vals []string) {
 	for i, b := range vals {
 		rng := diag.Elem(m.Body, attr, i, m.DefRange)
 		if msg := unsafeValueProblem(b); msg != "" {
@@ -283,7 +284,7 @@ func (v *validator) binds(m *Machine, attr string, vals []string) {
 	}
 }
 
-func (v *validator) network(m *Machine, rm *ResolvedMachine) {
+func (v *validator) network(m *config.Machine, rm *ResolvedMachine) {
 	n := m.Network
 	if n == nil {
 		n = &networkdNetworkDefault
@@ -415,7 +416,7 @@ func (v *validator) network(m *Machine, rm *ResolvedMachine) {
 		}
 		v.extra(c.Body, "extra", c.Extra, c.DefRange)
 	}
-	if n.Host != nil && len(n.Host.ProxyNDP) > 0 && mode == networkd.ModeVeth && len(proxiedAddrs(rm)) == 0 {
+	if n.Host != nil && len(n.Host.ProxyNDP) > 0 && mode == networkd.ModeVeth && len(rm.ProxiedAddrs()) == 0 {
 		// Proxy NDP answers for fixed addresses; SLAAC addresses are not
 		// known when the drop-in is written.
 		v.errf(diag.Attr(n.Host.Body, "proxy_ndp", n.Host.DefRange), "Proxy NDP needs a static global address", "proxy_ndp answers neighbour discovery on %s for the container's static global IPv6 addresses, and machine %s has none. Give it container { address = [\"2001:db8::100/128\"] } (an address of the uplink's /64), or remove proxy_ndp.", strings.Join(n.Host.ProxyNDP, ", "), m.Name)

@@ -1,9 +1,10 @@
-package machine
+package resolve
 
 import (
 	"strings"
 
 	"github.com/nspawnctl/nspawnctl/internal/diag"
+	"github.com/nspawnctl/nspawnctl/machine/config"
 )
 
 // tmpfs checks the machine's tmpfs mounts, "PATH[:OPTIONS]", each of which
@@ -12,7 +13,7 @@ import (
 // escape, so the path may contain neither; the options are the mount
 // options of tmpfs (mode=, size=, ...), comma-separated, handed to mount(2)
 // as they are.
-func (v *validator) tmpfs(m *Machine) {
+func (v *validator) tmpfs(m *config.Machine) {
 	seen := map[string]int{}
 	for i, t := range m.TemporaryFileSystems {
 		rng := diag.Elem(m.Body, "tmpfs", i, m.DefRange)

@@ -1,7 +1,8 @@
-// Package machine holds nspawnctl's machine model: the HCL schema of a
-// configuration, its validation, the rendering of a machine's .nspawn file and
-// unit drop-in, and (in later files) its lifecycle over systemd and machined.
-package machine
+// Package config is the HCL schema of a machine configuration and its
+// parser: files are decoded into File, merged into Config, with HCL
+// diagnostics (file:line:col) for syntax and type errors. Semantic checks,
+// defaults and address allocation are machine/resolve's.
+package config
 
 import (
 	"github.com/hashicorp/hcl/v2"

@@ -1,4 +1,4 @@
-package machine
+package resolve
 
 import (
 	"regexp"
@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/nspawnctl/nspawnctl/internal/diag"
+	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
@@ -117,7 +118,7 @@ func (v *validator) allocate() {
 				z.Addrs = append(z.Addrs, netip.PrefixFrom(nth(p, 1), 24))
 			}
 		}
-		if boolOr(s.ULA, true) && !hasFamily(z.Addrs, false) {
+		if BoolOr(s.ULA, true) && !hasFamily(z.Addrs, false) {
 			if p, ok := v.subnet(networkd.ZoneIPv6Pool(ula), 64, "zone/"+z.Name+"/ipv6", s.DefRange.Ptr()); ok {
 				z.Addrs = append(z.Addrs, netip.PrefixFrom(nth(p, 1), 64))
 			}
@@ -148,7 +149,8 @@ func hasFamily(ps []netip.Prefix, v4 bool) bool {
 	return false
 }
 
-func boolOr(b *bool, def bool) bool {
+// BoolOr is *b, or def when the setting is absent (nil).
+func BoolOr(b *bool, def bool) bool {
 	if b == nil {
 		return def
 	}
@@ -177,7 +179,7 @@ func (v *validator) allocateVeth(m *ResolvedMachine) {
 			}
 		}
 	}
-	if (host == nil || boolOr(host.ULA, true)) && !hasFamily(m.HostAddrs, false) {
+	if (host == nil || BoolOr(host.ULA, true)) && !hasFamily(m.HostAddrs, false) {
 		if p, ok := v.subnet(networkd.MachineIPv6Pool(v.out.ULA), 64, "machine/"+m.Name+"/ipv6", rng); ok {
 			m.Allocated["ipv6"] = p
 			m.HostAddrs = append(m.HostAddrs, netip.PrefixFrom(nth(p, 1), 64))
@@ -256,7 +258,7 @@ func lastAddr(p netip.Prefix) netip.Addr {
 
 // parsedForward is a forward_port block after its own checks.
 type parsedForward struct {
-	spec      *ForwardPort
+	spec      *config.ForwardPort
 	machine   *ResolvedMachine
 	proto     string
 	host      PortRange
@@ -280,7 +282,7 @@ func (v *validator) forwards() {
 	}
 }
 
-func (v *validator) parseForward(m *ResolvedMachine, f *ForwardPort) (*parsedForward, bool) {
+func (v *validator) parseForward(m *ResolvedMachine, f *config.ForwardPort) (*parsedForward, bool) {
 	ok := true
 	pf := &parsedForward{spec: f, machine: m, proto: "tcp"}
 	if f.Protocol != "" {
@@ -402,7 +404,7 @@ func disjointSources(a, b []netip.Prefix) bool {
 	return true
 }
 
-func (v *validator) nebula(m *Machine, rm *ResolvedMachine) {
+func (v *validator) nebula(m *config.Machine, rm *ResolvedMachine) {
 	n := m.Nebula
 	if n == nil {
 		return

@@ -1,4 +1,4 @@
-package machine
+package resolve
 
 import (
 	"cmp"
@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/nspawnctl/nspawnctl/internal/diag"
+	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
@@ -34,7 +35,7 @@ func (v *validator) nebulaForwards() {
 		if port < 1024 || port > 65535 || forwardsUDPTo(m.Spec.Forwards, port) {
 			continue // an invalid port is reported by the nebula checks
 		}
-		m.Spec.Forwards = append(m.Spec.Forwards, ForwardPort{
+		m.Spec.Forwards = append(m.Spec.Forwards, config.ForwardPort{
 			Protocol: "udp", HostPort: strconv.Itoa(port),
 			Body: n.Body, DefRange: *diag.Attr(n.Body, "listen_port", n.DefRange),
 		})
@@ -43,7 +44,7 @@ func (v *validator) nebulaForwards() {
 
 // forwardsUDPTo reports whether a forward_port block leads UDP to the
 // container's port.
-func forwardsUDPTo(fs []ForwardPort, port int) bool {
+func forwardsUDPTo(fs []config.ForwardPort, port int) bool {
 	for _, f := range fs {
 		if f.Protocol != "udp" {
 			continue
