@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/nspawnctl/nspawnctl/internal/linediff"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
@@ -123,7 +124,7 @@ func (m *Manager) Plan(ctx context.Context, r *resolve.Resolved, prune, force bo
 func (m *Manager) planMachine(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, rec *Record, force bool) (*MachinePlan, error) {
 	p := &MachinePlan{Name: rm.Name, resolved: rm, Ownership: OwnerDeclarative}
 	takeover := false
-	nm := natMachine(r, rm)
+	nm := render.NATMachine(r, rm)
 	switch {
 	case rec == nil:
 		p.Action = ActionCreate
@@ -144,7 +145,7 @@ func (m *Manager) planMachine(ctx context.Context, r *resolve.Resolved, rm *reso
 		return nil, err
 	}
 	p.desired = ds
-	want := map[string]Artifact{}
+	want := map[string]render.Artifact{}
 	for _, a := range ds.arts {
 		want[a.Path] = a
 		fc, changed := m.fileChange(a)
@@ -174,8 +175,8 @@ func (m *Manager) planMachine(ctx context.Context, r *resolve.Resolved, rm *reso
 	for _, f := range rm.Forwards {
 		now = append(now, f.String())
 	}
-	now = append(now, masqueradeLines(nm)...)
-	now = append(now, exposureLines(nm)...)
+	now = append(now, render.MasqueradeLines(nm)...)
+	now = append(now, render.ExposureLines(nm)...)
 	for _, f := range now {
 		if !slices.Contains(had, f) {
 			p.NAT = append(p.NAT, "+ "+f)
@@ -202,22 +203,22 @@ func (m *Manager) planMachine(ctx context.Context, r *resolve.Resolved, rm *reso
 
 // machineArtifacts is a machine's artefacts plus those of the zone or
 // bridge it uses (shared with the other members).
-func (m *Manager) machineArtifacts(r *resolve.Resolved, rm *resolve.ResolvedMachine) ([]Artifact, error) {
-	opts := RenderOptions{Binary: m.Binary, MachineID: m.MachineID, StaticLeases: true}
-	if ups := proxyNDPUplinks(rm); len(ups) > 0 {
+func (m *Manager) machineArtifacts(r *resolve.Resolved, rm *resolve.ResolvedMachine) ([]render.Artifact, error) {
+	opts := render.RenderOptions{Binary: m.Binary, MachineID: m.MachineID, StaticLeases: true}
+	if ups := render.ProxyNDPUplinks(rm); len(ups) > 0 {
 		files, err := m.uplinkNetworkFiles(ups)
 		if err != nil {
 			return nil, fmt.Errorf("machine %s: %w", rm.Name, err)
 		}
 		opts.UplinkNetworkFiles = files
 	}
-	arts, err := RenderMachine(r, rm, opts)
+	arts, err := render.RenderMachine(r, rm, opts)
 	if err != nil {
 		return nil, err
 	}
 	for _, z := range r.Zones {
 		if z.Name == rm.Zone {
-			a, err := renderZone(z)
+			a, err := render.RenderZone(z)
 			if err != nil {
 				return nil, err
 			}
@@ -226,21 +227,21 @@ func (m *Manager) machineArtifacts(r *resolve.Resolved, rm *resolve.ResolvedMach
 	}
 	for _, b := range r.Bridges {
 		if b.Name == rm.Bridge {
-			as, err := renderBridge(b)
+			as, err := render.RenderBridge(b)
 			if err != nil {
 				return nil, err
 			}
 			arts = append(arts, as...)
 		}
 	}
-	if needsNAT(natMachine(r, rm)) {
+	if render.NeedsNAT(render.NATMachine(r, rm)) {
 		restore, err := natRestoreArtifacts(r.UnitDir, m.Binary, "machine/"+rm.Name)
 		if err != nil {
 			return nil, err
 		}
 		arts = append(arts, restore...)
 	}
-	if delegatedLink(r, rm) != "" {
+	if render.DelegatedLink(r, rm) != "" {
 		arts = append(arts, prefixDelegationArtifacts(r.UnitDir, m.Binary, "machine/"+rm.Name)...)
 	}
 	return arts, nil
@@ -250,20 +251,20 @@ func (m *Manager) machineArtifacts(r *resolve.Resolved, rm *resolve.ResolvedMach
 // which brings the forwards and outbound NAT back after nftables.service
 // flushed the ruleset. Every machine that needs io.systemd.nat records it;
 // it goes with the last of them.
-func natRestoreArtifacts(unitDir, binary, owner string) ([]Artifact, error) {
+func natRestoreArtifacts(unitDir, binary, owner string) ([]render.Artifact, error) {
 	unit := path.Join(unitDir, nat.RestoreUnitName)
 	content, err := nat.RestoreUnit(binary)
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", nat.RestoreUnitName, err)
 	}
-	return []Artifact{
+	return []render.Artifact{
 		{Path: unit, Content: content, Mode: 0o644, Owner: owner},
 		{Path: path.Join(unitDir, "nftables.service.wants", nat.RestoreUnitName), Symlink: unit, Owner: owner},
 		{Path: path.Join(unitDir, "multi-user.target.wants", nat.RestoreUnitName), Symlink: unit, Owner: owner},
 	}, nil
 }
 
-func (m *Manager) fileChange(a Artifact) (FileChange, bool) {
+func (m *Manager) fileChange(a render.Artifact) (FileChange, bool) {
 	dst := m.host(a.Path)
 	if a.Symlink != "" {
 		cur, err := os.Readlink(dst)
@@ -290,7 +291,7 @@ func (m *Manager) fileChange(a Artifact) (FileChange, bool) {
 // host-side networkd files need only a networkd reload; the unit drop-in
 // needs a restart unless only its NAT hooks changed, which NAT itself
 // applies at once.
-func effectOf(a Artifact, fc FileChange) string {
+func effectOf(a render.Artifact, fc FileChange) string {
 	if strings.HasSuffix(a.Path, "/nspawnctl.conf") && fc.Kind == "modify" {
 		for _, line := range strings.Split(fc.Diff, "\n") {
 			if (strings.HasPrefix(line, "+ ") || strings.HasPrefix(line, "- ")) && !strings.Contains(line, " nat up ") && !strings.Contains(line, " nat down ") {
@@ -304,7 +305,7 @@ func effectOf(a Artifact, fc FileChange) string {
 
 func effectOfPath(p string) string {
 	switch {
-	case strings.HasPrefix(p, NetworkDir+"/"):
+	case strings.HasPrefix(p, render.NetworkDir+"/"):
 		return EffectReload
 	case strings.Contains(p, "machines.target.wants"):
 		return EffectNone
@@ -369,7 +370,7 @@ func (m *Manager) applyOne(ctx context.Context, r *resolve.Resolved, p *MachineP
 		return m.Remove(ctx, p.Name, RemoveOptions{})
 	}
 	running := false
-	if state, err := m.Units.ActiveState(ctx, UnitName(p.Name)); err == nil {
+	if state, err := m.Units.ActiveState(ctx, render.UnitName(p.Name)); err == nil {
 		running = state == "active" || state == "activating" || state == "reloading"
 	}
 	if err := m.Create(ctx, r, p.Name, CreateOptions{Ownership: OwnerDeclarative, Force: true, ConfigFiles: opts.ConfigFiles, planned: p.desired}); err != nil {
@@ -400,4 +401,9 @@ func (m *Manager) applyOne(ctx context.Context, r *resolve.Resolved, p *MachineP
 		}
 	}
 	return nil
+}
+
+// natLines is everything a record holds in io.systemd.nat, as plan shows it.
+func natLines(rec *Record) []string {
+	return append(append(slices.Clone(rec.Forwards), rec.Masquerade...), rec.Exposure...)
 }

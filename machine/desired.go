@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
@@ -14,7 +15,7 @@ import (
 // forwards, and its Nebula sidecar's files and units. Plan, Create and
 // Apply all take it from desired, so what plan shows is what apply writes.
 type desiredState struct {
-	arts []Artifact
+	arts []render.Artifact
 	// overlay is the Nebula overlay address (in the certificate), to record.
 	overlay netip.Prefix
 }

@@ -18,7 +18,7 @@ func TestDiagnosticsDeterministicAndSorted(t *testing.T) {
 			_, first := loadAndValidate(files)
 			for run := 0; run < 20; run++ {
 				_, again := loadAndValidate(files)
-				if a, b := render(first), render(again); a != b {
+				if a, b := diagText(first), diagText(again); a != b {
 					t.Fatalf("run %d gave other diagnostics or another order:\n%s\nvs.\n%s", run, a, b)
 				}
 			}
@@ -35,7 +35,8 @@ func TestDiagnosticsDeterministicAndSorted(t *testing.T) {
 	}
 }
 
-func render(diags hcl.Diagnostics) string {
+// diagText prints diagnostics one a line, for comparing two runs.
+func diagText(diags hcl.Diagnostics) string {
 	var s string
 	for _, d := range diags {
 		s += fmt.Sprintf("%v: %s: %s\n", d.Subject, d.Summary, d.Detail)

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/nspawnctl/nspawnctl/machine/render"
 )
 
 // The last remove keeps /etc/systemd/nspawn when it was there before the
@@ -19,7 +21,7 @@ func TestRemoveKeepsDirectoriesNspawnctlDidNotCreate(t *testing.T) {
 			t.Fatal(err)
 		}
 		if existed {
-			for _, d := range []string{NspawnDir, "/etc/systemd/network", "/var/lib/machines/web/etc/systemd/network"} {
+			for _, d := range []string{render.NspawnDir, "/etc/systemd/network", "/var/lib/machines/web/etc/systemd/network"} {
 				if err := os.MkdirAll(m.host(d), 0o755); err != nil {
 					t.Fatal(err)
 				}
@@ -32,7 +34,7 @@ func TestRemoveKeepsDirectoriesNspawnctlDidNotCreate(t *testing.T) {
 		if err := m.Remove(ctx, "web", RemoveOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range []string{NspawnDir, "/etc/systemd/network", "/var/lib/machines/web/etc/systemd/network"} {
+		for _, d := range []string{render.NspawnDir, "/etc/systemd/network", "/var/lib/machines/web/etc/systemd/network"} {
 			_, err := os.Stat(m.host(d))
 			if existed && err != nil {
 				t.Errorf("remove deleted %s, which was there before nspawnctl: %v", d, err)

@@ -3,6 +3,8 @@ package machine
 import (
 	"fmt"
 	"testing"
+
+	"github.com/nspawnctl/nspawnctl/machine/render"
 )
 
 // TestExposureSettings: what each machine hands to package nat: its
@@ -35,13 +37,13 @@ machine "lan" {
 		"lan":   "link br0, 0 addrs, direct false, isolated false",
 	}
 	for _, rm := range r.Machines {
-		nm := natMachine(r, rm)
+		nm := render.NATMachine(r, rm)
 		got := fmt.Sprintf("link %s, %d addrs, direct %v, isolated %v", nm.Link, len(nm.Addrs), nm.Direct, nm.Isolated)
 		if got != want[rm.Name] {
 			t.Errorf("%s: %s, want %s", rm.Name, got, want[rm.Name])
 		}
-		if needsNAT(nm) != (rm.Name != "lan") {
-			t.Errorf("%s: needsNAT = %v", rm.Name, needsNAT(nm))
+		if render.NeedsNAT(nm) != (rm.Name != "lan") {
+			t.Errorf("%s: render.NeedsNAT = %v", rm.Name, render.NeedsNAT(nm))
 		}
 	}
 }

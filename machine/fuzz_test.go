@@ -8,6 +8,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/unitfile"
 	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
@@ -83,7 +84,7 @@ func checkPipeline(t *testing.T, src []byte, asJSON bool) {
 	if r == nil {
 		t.Fatalf("Validate returned neither errors nor a resolved configuration")
 	}
-	arts, err := Render(r, RenderOptions{MachineID: testFacts.MachineID, StaticLeases: true})
+	arts, err := render.Render(r, render.RenderOptions{MachineID: testFacts.MachineID, StaticLeases: true})
 	if err != nil {
 		t.Fatalf("Render failed on a configuration that validated without errors: %v\ninput: %q", err, src)
 	}

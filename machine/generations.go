@@ -16,18 +16,19 @@ import (
 	"time"
 
 	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
 // Generation is one applied configuration of a machine: everything needed
 // to return to it without the configuration files it came from.
 type Generation struct {
-	Number      int         `json:"number"`
-	Time        time.Time   `json:"time"`
-	ConfigFiles []string    `json:"config_files,omitempty"`
-	Artifacts   []Artifact  `json:"artifacts"`
-	NAT         nat.Machine `json:"nat"`
-	Record      Record      `json:"record"`
+	Number      int               `json:"number"`
+	Time        time.Time         `json:"time"`
+	ConfigFiles []string          `json:"config_files,omitempty"`
+	Artifacts   []render.Artifact `json:"artifacts"`
+	NAT         nat.Machine       `json:"nat"`
+	Record      Record            `json:"record"`
 }
 
 func (s *Store) generationsDir(name string) string { return filepath.Join(s.Dir, "generations", name) }
@@ -162,7 +163,7 @@ func (m *Manager) Rollback(ctx context.Context, name string, to int, refreshNAT 
 	if err := m.removeStale(rec, target.Record.Artifacts); err != nil {
 		return err
 	}
-	if needsNAT(target.NAT) {
+	if render.NeedsNAT(target.NAT) {
 		err = m.NAT.Save(target.NAT)
 	} else {
 		err = m.NAT.Delete(name)
@@ -184,7 +185,7 @@ func (m *Manager) Rollback(ctx context.Context, name string, to int, refreshNAT 
 		m.logf("warning: %v", err)
 	}
 	m.logf("machine %s is at generation %d", name, target.Number)
-	state, _ := m.Units.ActiveState(ctx, UnitName(name))
+	state, _ := m.Units.ActiveState(ctx, render.UnitName(name))
 	if state != "active" {
 		return nil
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
@@ -242,11 +243,11 @@ func (m *Manager) Create(ctx context.Context, r *resolve.Resolved, name string, 
 		}
 	}
 	crashpoint.Hit("create: files written")
-	nm := natMachine(r, rm)
+	nm := render.NATMachine(r, rm)
 	if err := m.removeNATLeftovers(name); err != nil {
 		return err
 	}
-	if needsNAT(nm) {
+	if render.NeedsNAT(nm) {
 		if err := m.NAT.Save(nm); err != nil {
 			return fmt.Errorf("saving the NAT definition of %s: %w", name, err)
 		}
@@ -313,7 +314,7 @@ func (m *Manager) newRecord(r *resolve.Resolved, rm *resolve.ResolvedMachine, pr
 		ConfigFiles: opts.ConfigFiles, Allocations: map[string]netip.Prefix{},
 		RootDir: rm.RootDir, Mode: rm.Mode, HostLink: rm.HostLink,
 		Zone: rm.Zone, Bridge: rm.Bridge, Autostart: rm.Spec.Autostart, Activation: rm.Spec.Activation,
-		DelegatedLink: delegatedLink(r, rm),
+		DelegatedLink: render.DelegatedLink(r, rm),
 	}
 	if prev != nil {
 		rec.Created, rec.Generation = prev.Created, prev.Generation
@@ -333,8 +334,8 @@ func (m *Manager) newRecord(r *resolve.Resolved, rm *resolve.ResolvedMachine, pr
 	for _, f := range rm.Forwards {
 		rec.Forwards = append(rec.Forwards, f.String())
 	}
-	rec.Masquerade = masqueradeLines(natMachine(r, rm))
-	rec.Exposure = exposureLines(natMachine(r, rm))
+	rec.Masquerade = render.MasqueradeLines(render.NATMachine(r, rm))
+	rec.Exposure = render.ExposureLines(render.NATMachine(r, rm))
 	return rec
 }
 
@@ -353,13 +354,13 @@ func (m *Manager) createsRoot(rm *resolve.ResolvedMachine) bool {
 // root that was there before, a file that already has exactly this content
 // (say, networkd enabled by the image) is not. Host files always are: a
 // zone file another member wrote is shared, not foreign.
-func (m *Manager) recordArtifact(a Artifact, rootCreated bool, prev *Record) bool {
+func (m *Manager) recordArtifact(a render.Artifact, rootCreated bool, prev *Record) bool {
 	return !a.InRoot || rootCreated || prev.has(a.Path) || !m.onDisk(a)
 }
 
 // onDisk reports whether a is on the host already, exactly (content and
 // mode, or link target), so that writing it changes nothing.
-func (m *Manager) onDisk(a Artifact) bool {
+func (m *Manager) onDisk(a render.Artifact) bool {
 	dst := m.host(a.Path)
 	if a.Symlink != "" {
 		cur, err := os.Readlink(dst)
@@ -389,8 +390,8 @@ func (m *Manager) checkCreatable(ctx context.Context, rm *resolve.ResolvedMachin
 	if opts.Force {
 		return nil
 	}
-	if _, err := os.Lstat(m.host(NspawnPath(name))); err == nil {
-		return fmt.Errorf("machine %s exists already (%s) and is not managed by nspawnctl; use --force to take it over", name, NspawnPath(name))
+	if _, err := os.Lstat(m.host(render.NspawnPath(name))); err == nil {
+		return fmt.Errorf("machine %s exists already (%s) and is not managed by nspawnctl; use --force to take it over", name, render.NspawnPath(name))
 	}
 	if m.Machines != nil {
 		if _, err := m.Machines.Info(ctx, name); err == nil {
@@ -407,7 +408,7 @@ func (m *Manager) checkCreatable(ctx context.Context, rm *resolve.ResolvedMachin
 }
 
 // writeArtifact writes a and reports whether that changed the host.
-func (m *Manager) writeArtifact(a Artifact, undo *undoLog) (bool, error) {
+func (m *Manager) writeArtifact(a render.Artifact, undo *undoLog) (bool, error) {
 	dst := m.host(a.Path)
 	old, oldErr := os.ReadFile(dst)
 	oldLink, linkErr := os.Readlink(dst)
@@ -560,7 +561,7 @@ func (m *Manager) Start(ctx context.Context, name string) error {
 			return err
 		}
 	}
-	unit := UnitName(name)
+	unit := render.UnitName(name)
 	if err := m.Units.ResetFailed(ctx, unit); err != nil {
 		return err
 	}
@@ -615,7 +616,7 @@ func (m *Manager) checkStartable(rec *Record) error {
 	}
 	switch rec.Mode {
 	case networkd.ModeZone:
-		p := filepath.Join(NetworkDir, networkd.FilePrefix+"vz-"+rec.Zone+".network")
+		p := filepath.Join(render.NetworkDir, networkd.FilePrefix+"vz-"+rec.Zone+".network")
 		if _, err := os.Stat(m.host(p)); err != nil {
 			return fmt.Errorf("machine %s cannot start: zone %s is not configured on this host (%s is missing); declare the zone and apply it", rec.Name, rec.Zone, p)
 		}
@@ -632,13 +633,13 @@ func (m *Manager) bridgeExists(name string) bool {
 		return true
 	}
 	// A declared bridge whose .netdev is in place is created by networkd.
-	_, err := os.Stat(m.host(filepath.Join(NetworkDir, networkd.FilePrefix+name+".netdev")))
+	_, err := os.Stat(m.host(filepath.Join(render.NetworkDir, networkd.FilePrefix+name+".netdev")))
 	return err == nil
 }
 
 // Stop stops a machine and waits for systemd's answer.
 func (m *Manager) Stop(ctx context.Context, name string) error {
-	if err := m.Units.Stop(ctx, UnitName(name)); err != nil {
+	if err := m.Units.Stop(ctx, render.UnitName(name)); err != nil {
 		return fmt.Errorf("machine %s did not stop: %w", name, err)
 	}
 	m.logf("stopped machine %s", name)
@@ -662,12 +663,12 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 	if rec == nil {
 		return fmt.Errorf("machine %s is not managed by nspawnctl; nothing was removed (remove unmanaged machines with machinectl remove)", name)
 	}
-	if state, err := m.Units.ActiveState(ctx, UnitName(name)); err == nil && state != "inactive" && state != "failed" {
+	if state, err := m.Units.ActiveState(ctx, render.UnitName(name)); err == nil && state != "inactive" && state != "failed" {
 		if err := m.Stop(ctx, name); err != nil {
 			return err
 		}
 	}
-	_ = m.Units.ResetFailed(ctx, UnitName(name))
+	_ = m.Units.ResetFailed(ctx, render.UnitName(name))
 	crashpoint.Hit("remove: stopped")
 	// Files inside the root go first: removing the root would take them anyway.
 	arts := append([]ArtifactRecord(nil), rec.Artifacts...)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -122,7 +123,7 @@ func TestCreateAndRemoveLeaveNothingBehind(t *testing.T) {
 	if err := m.Create(ctx, r, "web", CreateOptions{Ownership: OwnerImperative}); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{NspawnPath("web"), DropInPath(SystemDir, "web"), "/etc/systemd/network/20-ve-web.network",
+	for _, p := range []string{render.NspawnPath("web"), render.DropInPath(render.SystemDir, "web"), "/etc/systemd/network/20-ve-web.network",
 		"/var/lib/machines/web/etc/systemd/network/20-host0.network", "/etc/systemd/system/" + nat.RestoreUnitName} {
 		if _, err := os.Lstat(m.host(p)); err != nil {
 			t.Errorf("after create: %v", err)

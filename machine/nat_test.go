@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -55,7 +56,7 @@ machine "bridged" {
 `)
 	for _, name := range []string{"web", "noipv6", "none", "member", "member4", "bridged"} {
 		rm := r.Machine(name)
-		nm := natMachine(r, rm)
+		nm := render.NATMachine(r, rm)
 		want := "[]" // "none"; and declared bridges default to masquerade = "no", as networkd's file says
 		switch name {
 		case "web": // the host side's /28 and ULA /64, as in networkd's masq_saddr
@@ -71,8 +72,8 @@ machine "bridged" {
 			t.Errorf("machine %s: masquerade %s, want %s", name, got, want)
 		}
 		// Veth and zone machines also have exposure protections (exposure.go).
-		if needsNAT(nm) != (want != "[]" || len(nm.Addrs) > 0) {
-			t.Errorf("machine %s: needsNAT = %v", name, needsNAT(nm))
+		if render.NeedsNAT(nm) != (want != "[]" || len(nm.Addrs) > 0) {
+			t.Errorf("machine %s: render.NeedsNAT = %v", name, render.NeedsNAT(nm))
 		}
 	}
 }
@@ -106,7 +107,7 @@ func TestMachineWithoutForwardsIsNATed(t *testing.T) {
 	if nm, ok := natStore["quiet"]; !ok || len(nm.Masquerade) != 2 || len(nm.Forwards) != 0 {
 		t.Errorf("NAT record = %+v (saved: %v), want the two networks and no forward", nm, ok)
 	}
-	dropin, err := os.ReadFile(m.host(DropInPath(SystemDir, "quiet")))
+	dropin, err := os.ReadFile(m.host(render.DropInPath(render.SystemDir, "quiet")))
 	if err != nil || !strings.Contains(string(dropin), "ExecStartPost=/usr/local/bin/nspawnctl nat up %i") {
 		t.Errorf("drop-in without the nat up hook (%v):\n%s", err, dropin)
 	}

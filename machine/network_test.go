@@ -9,6 +9,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/golden"
 	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
@@ -73,7 +74,7 @@ func TestProxyNDPDropInFollowsUplinkFile(t *testing.T) {
 	}
 
 	r := resolveSource(t, proxyNDPSource)
-	arts, err := RenderMachine(r, r.Machines[0], RenderOptions{UplinkNetworkFiles: files})
+	arts, err := render.RenderMachine(r, r.Machines[0], render.RenderOptions{UplinkNetworkFiles: files})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestProxyNDPDropInFollowsUplinkFile(t *testing.T) {
 		switch a.Path {
 		case "/etc/systemd/network/10-provider.network.d/nspawnctl-web.conf":
 			drop = string(a.Content)
-		case HostNetworkPath(r.Machines[0]):
+		case render.HostNetworkPath(r.Machines[0]):
 			host = string(a.Content)
 		}
 	}
@@ -94,7 +95,7 @@ func TestProxyNDPDropInFollowsUplinkFile(t *testing.T) {
 	}
 
 	// An uplink networkd does not configure: nothing to add a drop-in to.
-	_, err = RenderMachine(r, r.Machines[0], RenderOptions{UplinkNetworkFiles: map[string]string{}})
+	_, err = render.RenderMachine(r, r.Machines[0], render.RenderOptions{UplinkNetworkFiles: map[string]string{}})
 	if err == nil || !strings.Contains(err.Error(), "applies no .network file") {
 		t.Errorf("unmanaged uplink: err = %v", err)
 	}

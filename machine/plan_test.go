@@ -13,6 +13,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
@@ -94,7 +95,7 @@ func (e *planEnv) apply(src string, prune, force bool) ([]*MachinePlan, []string
 // setRunning marks a machine (and a sidecar it may have, which Start waits
 // for) as running.
 func (e *planEnv) setRunning(name string) {
-	e.units.state[UnitName(name)] = "active"
+	e.units.state[render.UnitName(name)] = "active"
 	e.units.state[nebula.SidecarInstance(name)] = "active"
 }
 
@@ -189,8 +190,8 @@ func TestPlanEffects(t *testing.T) {
 			if got := slices.Contains(e.refreshed, name); got != tt.refreshNAT {
 				t.Errorf("NAT refreshed = %v, want %v", got, tt.refreshNAT)
 			}
-			if e.units.state[UnitName(name)] != "active" {
-				t.Errorf("apply left %s %s", name, e.units.state[UnitName(name)])
+			if e.units.state[render.UnitName(name)] != "active" {
+				t.Errorf("apply left %s %s", name, e.units.state[render.UnitName(name)])
 			}
 			// Whatever apply did, planning the same config again shows nothing.
 			_, again := e.plan(tt.next, false, false)
@@ -215,7 +216,7 @@ func TestPlanNebulaKeepsKeyAndSecretsOutOfPlans(t *testing.T) {
 			t.Errorf("plan shows the content of %s", f.Path)
 		}
 	}
-	for _, want := range []string{nebula.ConfigPath("mesh"), nebula.KeyPath("mesh"), nebula.CertPath("mesh"), nebula.SidecarDropInPath(SystemDir, "mesh")} {
+	for _, want := range []string{nebula.ConfigPath("mesh"), nebula.KeyPath("mesh"), nebula.CertPath("mesh"), nebula.SidecarDropInPath(render.SystemDir, "mesh")} {
 		if !slices.Contains(paths, want) {
 			t.Errorf("create plan of a Nebula machine lacks %s: %v", want, paths)
 		}
@@ -249,7 +250,7 @@ func TestPlanPruneAndOwnership(t *testing.T) {
 	}
 	plans, _ = e.apply(planWeb, true, false)
 	p := planOf(t, plans, "db")
-	if p.Action != ActionRemove || !slices.ContainsFunc(p.Files, func(f FileChange) bool { return f.Path == NspawnPath("db") && f.Kind == "delete" }) {
+	if p.Action != ActionRemove || !slices.ContainsFunc(p.Files, func(f FileChange) bool { return f.Path == render.NspawnPath("db") && f.Kind == "delete" }) {
 		t.Errorf("undeclared with prune: %s, files %v; want remove of db.nspawn", p.Action, p.Files)
 	}
 	if slices.ContainsFunc(p.Files, func(f FileChange) bool { return strings.Contains(f.Path, "nat-restore") }) {
@@ -258,7 +259,7 @@ func TestPlanPruneAndOwnership(t *testing.T) {
 	if rec, _ := e.m.Store.Load("db"); rec != nil {
 		t.Error("apply --prune left db's record")
 	}
-	if _, err := os.Lstat(e.m.host(NspawnPath("db"))); err == nil {
+	if _, err := os.Lstat(e.m.host(render.NspawnPath("db"))); err == nil {
 		t.Error("apply --prune left db.nspawn")
 	}
 

@@ -13,8 +13,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/nspawnctl/nspawnctl/internal/golden"
-	"github.com/nspawnctl/nspawnctl/machine"
 	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
@@ -75,7 +75,7 @@ func testHostFacts(t *testing.T) resolve.HostFacts {
 
 // renderExample loads, validates and renders one example with the options
 // `nspawnctl render` uses by default.
-func renderExample(t *testing.T, ex example) []machine.Artifact {
+func renderExample(t *testing.T, ex example) []render.Artifact {
 	t.Helper()
 	p := config.NewParser()
 	cfg, diags := p.Load([]string{ex.path})
@@ -89,7 +89,7 @@ func renderExample(t *testing.T, ex example) []machine.Artifact {
 	if diags.HasErrors() {
 		t.Fatalf("%s does not validate:\n%s", ex.path, diagText(p, diags))
 	}
-	arts, err := machine.Render(r, machine.RenderOptions{MachineID: facts.MachineID, StaticLeases: true})
+	arts, err := render.Render(r, render.RenderOptions{MachineID: facts.MachineID, StaticLeases: true})
 	if err != nil {
 		t.Fatalf("render %s: %v", ex.path, err)
 	}
@@ -104,7 +104,7 @@ func diagText(p *config.Parser, diags hcl.Diagnostics) string {
 }
 
 // pathsListing is the _paths.txt golden: one line per artefact.
-func pathsListing(arts []machine.Artifact) []byte {
+func pathsListing(arts []render.Artifact) []byte {
 	var b bytes.Buffer
 	for _, a := range arts {
 		where := "host"

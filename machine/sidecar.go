@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
@@ -22,7 +23,7 @@ func nebulaKey(name string) string { return "nebula/" + name }
 // files (config, keys, the root's .network file) and the units. It changes
 // nothing on the host; Create writes them like every other artefact, after
 // makeNebulaDir.
-func (m *Manager) nebulaArtifacts(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *Record) ([]Artifact, netip.Prefix, error) {
+func (m *Manager) nebulaArtifacts(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *Record) ([]render.Artifact, netip.Prefix, error) {
 	cfg := rm.Nebula
 	bin, version, err := m.nebulaBinary(ctx)
 	if err != nil {
@@ -43,9 +44,9 @@ func (m *Manager) nebulaArtifacts(ctx context.Context, r *resolve.Resolved, rm *
 		return nil, netip.Prefix{}, err
 	}
 	owner := "machine/" + rm.Name
-	var out []Artifact
+	var out []render.Artifact
 	for _, f := range res.Files {
-		a := Artifact{Path: f.Path, Content: f.Content, Mode: f.Mode, Owner: owner, InRoot: f.InRoot}
+		a := render.Artifact{Path: f.Path, Content: f.Content, Mode: f.Mode, Owner: owner, InRoot: f.InRoot}
 		if f.InRoot {
 			a.Path = path.Join(rm.RootDir, f.Path)
 		}
@@ -58,14 +59,14 @@ func (m *Manager) nebulaArtifacts(ctx context.Context, r *resolve.Resolved, rm *
 	for name, content := range units {
 		// Template units are shared by every machine with a sidecar; they go
 		// with the last one (see sharedPaths).
-		out = append(out, Artifact{Path: path.Join(r.UnitDir, name), Content: content, Mode: 0o644, Owner: owner})
+		out = append(out, render.Artifact{Path: path.Join(r.UnitDir, name), Content: content, Mode: 0o644, Owner: owner})
 	}
 	// Per machine: the sidecar's own dynamic user (see DynamicUserName).
 	dropIn, err := nebula.RenderSidecarDropIn(rm.Name)
 	if err != nil {
 		return nil, netip.Prefix{}, err
 	}
-	out = append(out, Artifact{Path: nebula.SidecarDropInPath(r.UnitDir, rm.Name), Content: dropIn, Mode: 0o644, Owner: owner})
+	out = append(out, render.Artifact{Path: nebula.SidecarDropInPath(r.UnitDir, rm.Name), Content: dropIn, Mode: 0o644, Owner: owner})
 	return out, res.Address, nil
 }
 

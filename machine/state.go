@@ -53,7 +53,7 @@ type Record struct {
 	// Masquerade lists the machine's outbound NAT as plan shows it
 	// ("outbound NAT of 10.0.0.0/28 via ve-web", see natLines).
 	Masquerade []string `json:"masquerade,omitempty"`
-	// Exposure describes the machine's protections (exposureLines), so
+	// Exposure describes the machine's protections (ExposureLines), so
 	// that plan shows, and apply makes, a change of direct_routing or isolated.
 	Exposure  []string `json:"exposure,omitempty"`
 	Autostart bool     `json:"autostart,omitempty"`

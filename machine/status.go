@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/nspawnctl/nspawnctl/internal/host"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 )
 
 // Status is what list and status show about a machine.
@@ -120,7 +121,7 @@ func (m *Manager) status(ctx context.Context, rec *Record, info host.MachineInfo
 		s.DelegatedLink = rec.DelegatedLink
 		s.DelegatedPrefixes, s.GlobalAddresses = m.delegation(rec.DelegatedLink, s.Addresses)
 	}
-	if state, err := m.Units.ActiveState(ctx, UnitName(rec.Name)); err == nil {
+	if state, err := m.Units.ActiveState(ctx, render.UnitName(rec.Name)); err == nil {
 		s.State = state
 	}
 	return s

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/golden"
 	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
@@ -293,7 +294,7 @@ func TestValidFixtures(t *testing.T) {
 			if r == nil {
 				t.Fatal("no resolved configuration")
 			}
-			arts, err := Render(r, RenderOptions{MachineID: testFacts.MachineID, StaticLeases: true})
+			arts, err := render.Render(r, render.RenderOptions{MachineID: testFacts.MachineID, StaticLeases: true})
 			if err != nil {
 				t.Fatalf("Render failed on a valid configuration: %v", err)
 			}
@@ -304,7 +305,7 @@ func TestValidFixtures(t *testing.T) {
 }
 
 // dumpArtifacts renders artefacts as one text for a golden file.
-func dumpArtifacts(arts []Artifact) []byte {
+func dumpArtifacts(arts []render.Artifact) []byte {
 	var b bytes.Buffer
 	for _, a := range arts {
 		if a.Symlink != "" {
@@ -327,7 +328,7 @@ var emittedSections = map[string]bool{
 // artifactProblem returns what is wrong with a rendered artefact: a section
 // header nspawnctl does not emit (raw pass-through sections are allowed when
 // allowed lists them) or a control character in a line.
-func artifactProblem(a Artifact, allowed map[string]bool) string {
+func artifactProblem(a render.Artifact, allowed map[string]bool) string {
 	if a.Symlink != "" {
 		if strings.ContainsFunc(a.Symlink, unicode.IsControl) || strings.ContainsFunc(a.Path, unicode.IsControl) {
 			return "control character in a symlink"
@@ -351,7 +352,7 @@ func artifactProblem(a Artifact, allowed map[string]bool) string {
 	return ""
 }
 
-func checkArtifacts(t *testing.T, arts []Artifact) {
+func checkArtifacts(t *testing.T, arts []render.Artifact) {
 	t.Helper()
 	for _, a := range arts {
 		if msg := artifactProblem(a, nil); msg != "" {

@@ -16,9 +16,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/nspawnctl/nspawnctl/internal/golden"
-	"github.com/nspawnctl/nspawnctl/machine"
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 	"github.com/nspawnctl/nspawnctl/zones"
@@ -196,13 +196,13 @@ func hostFacts(t *testing.T) resolve.HostFacts {
 	return resolve.HostFacts{MachineID: id}
 }
 
-// render parses one configuration file's contents, validates it and renders
+// renderSource parses one configuration file's contents, validates it and renders
 // it, as `nspawnctl render` does.
-func render(t *testing.T, name string, src []byte) []machine.Artifact {
+func renderSource(t *testing.T, name string, src []byte) []render.Artifact {
 	t.Helper()
 	p := config.NewParser()
 	f, diags := p.ParseSource(name, src)
-	var arts []machine.Artifact
+	var arts []render.Artifact
 	if !diags.HasErrors() {
 		cfg := &config.Config{Files: []string{name}, Defaults: f.Defaults}
 		for i := range f.Machines {
@@ -218,7 +218,7 @@ func render(t *testing.T, name string, src []byte) []machine.Artifact {
 		diags = append(diags, vd...)
 		if !diags.HasErrors() {
 			var err error
-			arts, err = machine.Render(r, machine.RenderOptions{MachineID: hostFacts(t).MachineID, StaticLeases: true})
+			arts, err = render.Render(r, render.RenderOptions{MachineID: hostFacts(t).MachineID, StaticLeases: true})
 			if err != nil {
 				t.Fatalf("render %s: %v", name, err)
 			}
@@ -235,7 +235,7 @@ func render(t *testing.T, name string, src []byte) []machine.Artifact {
 
 // listing describes every artefact on one line, content by its bytes' length,
 // so that a missing or extra artefact shows up as a line diff.
-func listing(arts []machine.Artifact) string {
+func listing(arts []render.Artifact) string {
 	var lines []string
 	for _, a := range arts {
 		lines = append(lines, fmt.Sprintf("%s %04o %s inroot=%t symlink=%q bytes=%d", a.Path, a.Mode, a.Owner, a.InRoot, a.Symlink, len(a.Content)))
@@ -269,12 +269,12 @@ func matchesTwin(t *testing.T, twin, what string, doc []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := render(t, twin, hclSrc)
-	got := render(t, "nixos.hcl.json", doc)
+	want := renderSource(t, twin, hclSrc)
+	got := renderSource(t, "nixos.hcl.json", doc)
 	if a, b := listing(want), listing(got); a != b {
 		t.Fatalf("the artefacts of %s (-) and of %s (+) differ:\n%s", twin, what, golden.Diff(a, b))
 	}
-	wantByPath := map[string]machine.Artifact{}
+	wantByPath := map[string]render.Artifact{}
 	for _, a := range want {
 		wantByPath[a.Path] = a
 	}

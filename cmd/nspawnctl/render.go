@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 )
 
 func init() { registerCommand(newRenderCmd) }
@@ -36,7 +36,7 @@ configuration has errors. Files that already have the rendered content are left 
 			if err != nil {
 				return err
 			}
-			arts, err := machine.Render(r, machine.RenderOptions{Binary: binary, MachineID: facts.MachineID, StaticLeases: staticLeases})
+			arts, err := render.Render(r, render.RenderOptions{Binary: binary, MachineID: facts.MachineID, StaticLeases: staticLeases})
 			if err != nil {
 				return err
 			}
@@ -62,7 +62,7 @@ configuration has errors. Files that already have the rendered content are left 
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&root, "root", "", "directory to write the artefacts under (required)")
-	cmd.Flags().StringVar(&binary, "binary", machine.DefaultBinary, "path of nspawnctl that unit hooks run")
+	cmd.Flags().StringVar(&binary, "binary", render.DefaultBinary, "path of nspawnctl that unit hooks run")
 	cmd.Flags().BoolVar(&staticLeases, "static-leases", true, "pin each veth container's IPv4 address with a DHCP static lease for its derived MAC")
 	return cmd
 }

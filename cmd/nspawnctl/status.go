@@ -12,6 +12,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/render"
 )
 
 func init() {
@@ -96,7 +97,7 @@ func newStatusCmd(a *app) *cobra.Command {
 			row("Forwards", strings.Join(s.Forwards, ", "))
 			trafficRows(s.Traffic, row)
 			row("Autostart", fmt.Sprint(s.Autostart))
-			row("Unit", machine.UnitName(s.Name))
+			row("Unit", render.UnitName(s.Name))
 			return tw.Flush()
 		}),
 	}

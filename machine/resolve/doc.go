@@ -3,5 +3,5 @@
 // (HCL diagnostics with file:line:col), fills in defaults, and allocates
 // addresses and subnets against the host facts. The result (Resolved) is a
 // pure function of the configuration and HostFacts; rendering
-// (machine.Render) and the lifecycle (machine.Manager) read only it.
+// (machine/render) and the lifecycle (machine.Manager) read only it.
 package resolve

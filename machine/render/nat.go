@@ -1,24 +1,23 @@
-package machine
+package render
 
 import (
 	"cmp"
 	"net/netip"
-	"slices"
 
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
-// natMachine is what nat needs of a machine: its forwards and the networks
+// NATMachine is what nat needs of a machine: its forwards and the networks
 // whose outbound connections are masqueraded.
-func natMachine(r *resolve.Resolved, rm *resolve.ResolvedMachine) nat.Machine {
+func NATMachine(r *resolve.Resolved, rm *resolve.ResolvedMachine) nat.Machine {
 	return nat.Machine{Name: rm.Name, Link: rm.NATLink, Forwards: rm.Forwards, Masquerade: masqueradePrefixes(r, rm),
 		Addrs: rm.ProtectedAddrs(), Direct: rm.DirectRouting, Isolated: rm.Isolated}
 }
 
-// needsNAT reports whether a machine needs anything in io.systemd.nat, and
+// NeedsNAT reports whether a machine needs anything in io.systemd.nat, and
 // so the nat up/down hooks, a NAT record and the restore unit.
-func needsNAT(nm nat.Machine) bool {
+func NeedsNAT(nm nat.Machine) bool {
 	return len(nm.Forwards) > 0 || len(nm.Masquerade) > 0 || len(nm.Addrs) > 0
 }
 
@@ -79,8 +78,8 @@ func memberAddrs(rm *resolve.ResolvedMachine) []netip.Prefix {
 	return out
 }
 
-// masqueradeLines describes a machine's outbound NAT as plan shows it.
-func masqueradeLines(nm nat.Machine) []string {
+// MasqueradeLines describes a machine's outbound NAT as plan shows it.
+func MasqueradeLines(nm nat.Machine) []string {
 	var out []string
 	for _, p := range nm.Masquerade {
 		out = append(out, "outbound NAT of "+p.String()+" via "+nm.Link)
@@ -88,14 +87,9 @@ func masqueradeLines(nm nat.Machine) []string {
 	return out
 }
 
-// natLines is everything a record holds in io.systemd.nat, as plan shows it.
-func natLines(rec *Record) []string {
-	return append(append(slices.Clone(rec.Forwards), rec.Masquerade...), rec.Exposure...)
-}
-
-// exposureLines describes the machine's protections as plan shows them,
+// ExposureLines describes the machine's protections as plan shows them,
 // one line per address and one for isolation.
-func exposureLines(nm nat.Machine) []string {
+func ExposureLines(nm nat.Machine) []string {
 	var out []string
 	for _, a := range nm.Addrs {
 		if a.IsPrivate() && !nm.Direct {

@@ -1,4 +1,4 @@
-package machine
+package render
 
 import (
 	"cmp"
@@ -85,14 +85,14 @@ func Render(r *resolve.Resolved, opts RenderOptions) ([]Artifact, error) {
 		out = append(out, as...)
 	}
 	for _, z := range r.Zones {
-		a, err := renderZone(z)
+		a, err := RenderZone(z)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, a)
 	}
 	for _, b := range r.Bridges {
-		as, err := renderBridge(b)
+		as, err := RenderBridge(b)
 		if err != nil {
 			return nil, err
 		}
@@ -198,7 +198,8 @@ func RenderMachine(r *resolve.Resolved, m *resolve.ResolvedMachine, opts RenderO
 	return out, nil
 }
 
-func proxyNDPUplinks(m *resolve.ResolvedMachine) []string {
+// ProxyNDPUplinks are the uplinks a veth machine asks proxy NDP on.
+func ProxyNDPUplinks(m *resolve.ResolvedMachine) []string {
 	if n := m.Spec.Network; m.Mode == networkd.ModeVeth && n != nil && n.Host != nil {
 		return n.Host.ProxyNDP
 	}
@@ -208,7 +209,7 @@ func proxyNDPUplinks(m *resolve.ResolvedMachine) []string {
 // proxyNDPArtifacts renders one drop-in per proxy_ndp uplink.
 func proxyNDPArtifacts(m *resolve.ResolvedMachine, opts RenderOptions) ([]Artifact, error) {
 	var out []Artifact
-	for _, up := range proxyNDPUplinks(m) {
+	for _, up := range ProxyNDPUplinks(m) {
 		file := up + ".network"
 		if opts.UplinkNetworkFiles != nil {
 			f, ok := opts.UplinkNetworkFiles[up]
@@ -337,7 +338,7 @@ func renderDropIn(r *resolve.Resolved, m *resolve.ResolvedMachine, opts RenderOp
 		// container; ordering after networkd is enough.
 		b.Set("Unit", "After", "systemd-networkd.service")
 	}
-	if needsNAT(natMachine(r, m)) {
+	if NeedsNAT(NATMachine(r, m)) {
 		// Forwards and outbound NAT follow the container's lifetime however
 		// it is started (nspawnctl start, machinectl start, machines.target
 		// at boot). Conflicts are refused before nspawn runs (see
@@ -365,7 +366,7 @@ func renderDropIn(r *resolve.Resolved, m *resolve.ResolvedMachine, opts RenderOp
 		// by the container so that machinectl start brings it too.
 		b.Set("Unit", "Wants", "nspawnctl-nebula@%i.service")
 	}
-	if link := delegatedLink(r, m); link != "" {
+	if link := DelegatedLink(r, m); link != "" {
 		// networkd does not deprecate a delegated prefix it withdraws;
 		// this unit does, for as long as a machine uses the link.
 		b.Set("Unit", "Wants", renumber.UnitInstance(link))
@@ -474,7 +475,8 @@ func containerNetwork(r *resolve.Resolved, m *resolve.ResolvedMachine) (networkd
 	return c, true
 }
 
-func renderZone(z *resolve.ResolvedZone) (Artifact, error) {
+// RenderZone renders the .network file of a zone's vz- bridge.
+func RenderZone(z *resolve.ResolvedZone) (Artifact, error) {
 	s := z.Spec
 	zn := zones.ZoneNetwork{
 		Name: z.Name, Link: z.Link, Addrs: z.Addrs,
@@ -494,7 +496,8 @@ func renderZone(z *resolve.ResolvedZone) (Artifact, error) {
 	return Artifact{Path: path.Join(NetworkDir, networkd.FilePrefix+z.Link+".network"), Content: b, Mode: 0o644, Owner: "zone/" + z.Name}, nil
 }
 
-func renderBridge(br *resolve.ResolvedBridge) ([]Artifact, error) {
+// RenderBridge renders a declared bridge's files.
+func RenderBridge(br *resolve.ResolvedBridge) ([]Artifact, error) {
 	s := br.Spec
 	bn := zones.BridgeNetwork{Name: br.Name, Addrs: br.Addrs, Uplink: s.Uplink, DHCP: s.DHCP, DHCPServer: resolve.BoolOr(s.DHCPServer, false), Masquerade: s.Masquerade}
 	bn.Extra, _ = unitfile.ExtraOptions(s.Extra)
@@ -541,4 +544,23 @@ func sortedMapKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// DelegatedLink is the host-side link of m that takes a /64 of an uplink's
+// DHCPv6 prefix delegation: the machine's own ve- link, or the vz- bridge
+// of a zone with a prefix_delegation block; "" when there is none.
+func DelegatedLink(r *resolve.Resolved, m *resolve.ResolvedMachine) string {
+	switch m.Mode {
+	case networkd.ModeVeth:
+		if n := m.Spec.Network; n != nil && n.Host != nil && n.Host.PrefixDelegation != nil {
+			return m.HostLink
+		}
+	case networkd.ModeZone:
+		for _, z := range r.Zones {
+			if z.Name == m.Zone && z.Spec.PrefixDelegation != nil {
+				return z.Link
+			}
+		}
+	}
+	return ""
 }
