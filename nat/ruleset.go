@@ -190,11 +190,6 @@ func (rs *Ruleset) Without(machine string) *Ruleset {
 	return rs.filter(func(e Element) bool { return e.Machine != machine })
 }
 
-// Only returns a copy with only the named machine's elements.
-func (rs *Ruleset) Only(machine string) *Ruleset {
-	return rs.filter(func(e Element) bool { return e.Machine == machine })
-}
-
 // merge appends other's elements to a copy of rs.
 func (rs *Ruleset) merge(other *Ruleset) *Ruleset {
 	out := rs.filter(func(Element) bool { return true })

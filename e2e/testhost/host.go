@@ -512,13 +512,6 @@ func (h *Host) Suite() Suite { return h.suite }
 // hierarchy.
 func (h *Host) Cgroups() []string { return h.state.Cgroups }
 
-// Dir is the run directory on the machine (root copy, console log, state).
-func (h *Host) Dir() string { return h.dir }
-
-// Root is the test host's root directory as seen from the machine. Prefer
-// Exec and CopyIn: parts of the tree (/run, /tmp) are mounted over inside.
-func (h *Host) Root() string { return h.state.Root }
-
 // Leader is the PID, in the machine's PID namespace, of the test host's PID 1.
 func (h *Host) Leader() int { return h.state.Leader }
 
@@ -528,9 +521,6 @@ func (h *Host) ClientNetns() string { return "/run/netns/" + h.state.ClientNets 
 
 // HostNetns is the path of the test host's network namespace.
 func (h *Host) HostNetns() string { return "/run/netns/" + h.state.HostNetns }
-
-// GuestTarball is the path on the machine of the cached guest root tarball.
-func (h *Host) GuestTarball() string { return h.guestTar }
 
 // execEnv is the environment of commands inside the test host: fixed, so that
 // the machine's variables (GOFLAGS, a pager, colours) do not leak in.
