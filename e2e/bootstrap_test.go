@@ -13,6 +13,7 @@ import (
 	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine"
 	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -66,7 +67,7 @@ func TestBootstrapRoot(t *testing.T) {
 	cfg := &config.Config{Files: []string{"boot.hcl"}, Machines: []*config.Machine{&f.Machines[0]}}
 	var progress strings.Builder
 	m := &machine.Manager{
-		FSRoot: fsroot, Store: &machine.Store{Dir: filepath.Join(fsroot, "var/lib/nspawnctl")},
+		FSRoot: fsroot, Store: &state.Store{Dir: filepath.Join(fsroot, "var/lib/nspawnctl")},
 		Units: noUnits{}, Networkd: noNetworkd{}, NAT: nat.NewStore(filepath.Join(fsroot, "var/lib/nspawnctl")),
 		Binary: "/usr/local/bin/nspawnctl", MachineID: id,
 		Run: host.ExecRun(&progress), Out: &progress,
@@ -76,7 +77,7 @@ func TestBootstrapRoot(t *testing.T) {
 		t.Fatal(err, vd)
 	}
 	start := time.Now()
-	if err := m.Create(ctx, r, "boot", machine.CreateOptions{Ownership: machine.OwnerImperative}); err != nil {
+	if err := m.Create(ctx, r, "boot", machine.CreateOptions{Ownership: state.OwnerImperative}); err != nil {
 		t.Fatalf("create: %v\n%s", err, progress.String())
 	}
 	t.Logf("bootstrap with mmdebstrap from %s: %s", mirror, time.Since(start).Round(time.Second))

@@ -15,6 +15,7 @@ import (
 	"github.com/nspawnctl/nspawnctl/internal/linediff"
 	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -80,7 +81,7 @@ func (m *Manager) Plan(ctx context.Context, r *resolve.Resolved, prune, force bo
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]*Record{}
+	byName := map[string]*state.Record{}
 	for _, rec := range recs {
 		byName[rec.Name] = rec
 	}
@@ -93,7 +94,7 @@ func (m *Manager) Plan(ctx context.Context, r *resolve.Resolved, prune, force bo
 		plans = append(plans, p)
 	}
 	for _, rec := range recs {
-		if r.Machine(rec.Name) != nil || rec.Ownership != OwnerDeclarative {
+		if r.Machine(rec.Name) != nil || rec.Ownership != state.OwnerDeclarative {
 			continue
 		}
 		p := &MachinePlan{Name: rec.Name, Action: ActionKeep, Ownership: rec.Ownership, Effect: EffectNone, Activation: EffectNone,
@@ -121,21 +122,21 @@ func (m *Manager) Plan(ctx context.Context, r *resolve.Resolved, prune, force bo
 	return plans, nil
 }
 
-func (m *Manager) planMachine(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, rec *Record, force bool) (*MachinePlan, error) {
-	p := &MachinePlan{Name: rm.Name, resolved: rm, Ownership: OwnerDeclarative}
+func (m *Manager) planMachine(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, rec *state.Record, force bool) (*MachinePlan, error) {
+	p := &MachinePlan{Name: rm.Name, resolved: rm, Ownership: state.OwnerDeclarative}
 	takeover := false
 	nm := render.NATMachine(r, rm)
 	switch {
 	case rec == nil:
 		p.Action = ActionCreate
-	case rec.Ownership != OwnerDeclarative && !force:
+	case rec.Ownership != state.OwnerDeclarative && !force:
 		p.Action, p.Ownership = ActionKeep, rec.Ownership
 		p.Reason = fmt.Sprintf("machine %s is managed %sly (nspawnctl create); apply leaves it alone unless --force", rm.Name, rec.Ownership)
 		p.Effect, p.Activation = EffectNone, EffectNone
 		return p, nil
 	default:
 		p.Action = ActionUpdate
-		if rec.Ownership != OwnerDeclarative {
+		if rec.Ownership != state.OwnerDeclarative {
 			takeover = true
 			p.Reason = fmt.Sprintf("taken over from nspawnctl create (--force); from now on apply manages %s", rm.Name)
 		}
@@ -373,7 +374,7 @@ func (m *Manager) applyOne(ctx context.Context, r *resolve.Resolved, p *MachineP
 	if state, err := m.Units.ActiveState(ctx, render.UnitName(p.Name)); err == nil {
 		running = state == "active" || state == "activating" || state == "reloading"
 	}
-	if err := m.Create(ctx, r, p.Name, CreateOptions{Ownership: OwnerDeclarative, Force: true, ConfigFiles: opts.ConfigFiles, planned: p.desired}); err != nil {
+	if err := m.Create(ctx, r, p.Name, CreateOptions{Ownership: state.OwnerDeclarative, Force: true, ConfigFiles: opts.ConfigFiles, planned: p.desired}); err != nil {
 		return err
 	}
 	autostart := p.resolved.Spec.Autostart
@@ -404,6 +405,6 @@ func (m *Manager) applyOne(ctx context.Context, r *resolve.Resolved, p *MachineP
 }
 
 // natLines is everything a record holds in io.systemd.nat, as plan shows it.
-func natLines(rec *Record) []string {
+func natLines(rec *state.Record) []string {
 	return append(append(slices.Clone(rec.Forwards), rec.Masquerade...), rec.Exposure...)
 }

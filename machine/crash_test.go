@@ -14,6 +14,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/crashpoint"
 	"github.com/nspawnctl/nspawnctl/internal/host"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 )
 
 // crashHelperEnv makes the test binary run one create or remove on the file
@@ -39,7 +40,7 @@ const crashConfig = `machine "web" {
 func crashManager(t *testing.T, root string) *Manager {
 	units := &fakeUnits{state: map[string]string{}}
 	return &Manager{
-		FSRoot: root, Store: &Store{Dir: filepath.Join(root, "var/lib/nspawnctl")},
+		FSRoot: root, Store: &state.Store{Dir: filepath.Join(root, "var/lib/nspawnctl")},
 		Units: units, Networkd: &fakeNetworkd{}, NAT: fakeNATStore{},
 		Binary: "/usr/local/bin/nspawnctl", MachineID: testFacts.MachineID,
 		Run: host.ExecRun(os.Stderr),
@@ -60,7 +61,7 @@ func TestCrashHelperProcess(t *testing.T) {
 		if os.Getenv(crashConfigEnv) == "directory" {
 			src = webConfig // the root exists already
 		}
-		if err = m.Create(ctx, resolveSource(t, src), "web", CreateOptions{Ownership: OwnerImperative, Start: true}); err == nil {
+		if err = m.Create(ctx, resolveSource(t, src), "web", CreateOptions{Ownership: state.OwnerImperative, Start: true}); err == nil {
 			err = m.StartCreated(ctx, "web", time.Minute)
 		}
 	case "remove":

@@ -8,6 +8,7 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 )
 
 // desiredState is everything nspawnctl makes for one machine: its own
@@ -25,7 +26,7 @@ type desiredState struct {
 // the Manager's clock and from what an earlier apply wrote, which Nebula
 // keeps while it still fits, so a re-plan right after an apply finds every
 // artefact as planned. prev is the machine's record, or nil.
-func (m *Manager) desired(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *Record) (*desiredState, error) {
+func (m *Manager) desired(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *state.Record) (*desiredState, error) {
 	arts, err := m.machineArtifacts(r, rm)
 	if err != nil {
 		return nil, err

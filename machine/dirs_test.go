@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/machine/render"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 )
 
 // The last remove keeps /etc/systemd/nspawn when it was there before the
@@ -28,7 +29,7 @@ func TestRemoveKeepsDirectoriesNspawnctlDidNotCreate(t *testing.T) {
 			}
 		}
 		ctx := context.Background()
-		if err := m.Create(ctx, resolveSource(t, webConfig), "web", CreateOptions{Ownership: OwnerImperative}); err != nil {
+		if err := m.Create(ctx, resolveSource(t, webConfig), "web", CreateOptions{Ownership: state.OwnerImperative}); err != nil {
 			t.Fatal(err)
 		}
 		if err := m.Remove(ctx, "web", RemoveOptions{}); err != nil {

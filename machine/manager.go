@@ -24,6 +24,7 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
@@ -40,7 +41,7 @@ type NATStore interface {
 type Manager struct {
 	// FSRoot is where host paths live: "/" on a host, a temporary directory in tests.
 	FSRoot   string
-	Store    *Store
+	Store    *state.Store
 	Units    host.Units
 	Machines host.Machines
 	Networkd host.Networkd
@@ -100,7 +101,7 @@ func (m *Manager) Resolve(cfg *config.Config) (*resolve.Resolved, hcl.Diagnostic
 		inConfig[mc.Name] = true
 	}
 	facts := resolve.HostFacts{MachineID: m.MachineID}
-	facts.Pinned, facts.Taken = Allocations(recs, inConfig)
+	facts.Pinned, facts.Taken = state.Allocations(recs, inConfig)
 	if m.HostPrefixes != nil {
 		hp, err := m.HostPrefixes()
 		if err != nil {
@@ -202,10 +203,10 @@ func (m *Manager) Create(ctx context.Context, r *resolve.Resolved, name string, 
 	// so an undo that is itself killed still leaves the intent behind.
 	intent := *rec
 	intent.Incomplete, intent.RootCreated = true, rootCreated
-	intent.Artifacts = prev.artifacts()
+	intent.Artifacts = prev.CopyArtifacts()
 	for _, a := range arts {
-		if m.recordArtifact(a, rootCreated, prev) && !intent.has(a.Path) {
-			intent.Artifacts = append(intent.Artifacts, ArtifactRecord{Path: a.Path, Symlink: a.Symlink, InRoot: a.InRoot})
+		if m.recordArtifact(a, rootCreated, prev) && !intent.Has(a.Path) {
+			intent.Artifacts = append(intent.Artifacts, state.ArtifactRecord{Path: a.Path, Symlink: a.Symlink, InRoot: a.InRoot})
 		}
 	}
 	if err := m.Store.Save(&intent); err != nil {
@@ -223,7 +224,7 @@ func (m *Manager) Create(ctx context.Context, r *resolve.Resolved, name string, 
 		return err
 	}
 	crashpoint.Hit("create: root in place")
-	var written []ArtifactRecord
+	var written []state.ArtifactRecord
 	for _, a := range arts {
 		if err := atomicfile.RemoveLeftovers(m.host(a.Path)); err != nil {
 			return err
@@ -231,8 +232,8 @@ func (m *Manager) Create(ctx context.Context, r *resolve.Resolved, name string, 
 		if _, err := m.writeArtifact(a, undo); err != nil {
 			return err
 		}
-		if intent.has(a.Path) {
-			written = append(written, ArtifactRecord{Path: a.Path, Symlink: a.Symlink, InRoot: a.InRoot})
+		if intent.Has(a.Path) {
+			written = append(written, state.ArtifactRecord{Path: a.Path, Symlink: a.Symlink, InRoot: a.InRoot})
 		}
 	}
 	if prev != nil {
@@ -257,14 +258,14 @@ func (m *Manager) Create(ctx context.Context, r *resolve.Resolved, name string, 
 	}
 	crashpoint.Hit("create: NAT definition saved")
 	rec.Artifacts, rec.RootCreated, rec.Incomplete = written, rootCreated, opts.Start
-	if rec.Generation, err = m.Store.nextGeneration(name); err != nil {
+	if rec.Generation, err = m.Store.NextGeneration(name); err != nil {
 		return err
 	}
 	if err := m.Store.Save(rec); err != nil {
 		return err
 	}
 	crashpoint.Hit("create: record saved")
-	gen := &Generation{Number: rec.Generation, Time: m.now(), ConfigFiles: opts.ConfigFiles, Artifacts: arts, NAT: nm, Record: *rec}
+	gen := &state.Generation{Number: rec.Generation, Time: m.now(), ConfigFiles: opts.ConfigFiles, Artifacts: arts, NAT: nm, Record: *rec}
 	if err := m.Store.SaveGeneration(name, gen); err != nil {
 		return err
 	}
@@ -307,9 +308,9 @@ func (m *Manager) StartCreated(ctx context.Context, name string, lockWait time.D
 // newRecord is the state record a successful create of rm leaves, but for
 // what is known only once the files are written (Artifacts, RootCreated)
 // and the generation.
-func (m *Manager) newRecord(r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *Record, opts CreateOptions, overlay netip.Prefix) *Record {
+func (m *Manager) newRecord(r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *state.Record, opts CreateOptions, overlay netip.Prefix) *state.Record {
 	name := rm.Name
-	rec := &Record{
+	rec := &state.Record{
 		Name: name, Ownership: opts.Ownership, Created: m.now(), Updated: m.now(),
 		ConfigFiles: opts.ConfigFiles, Allocations: map[string]netip.Prefix{},
 		RootDir: rm.RootDir, Mode: rm.Mode, HostLink: rm.HostLink,
@@ -354,8 +355,8 @@ func (m *Manager) createsRoot(rm *resolve.ResolvedMachine) bool {
 // root that was there before, a file that already has exactly this content
 // (say, networkd enabled by the image) is not. Host files always are: a
 // zone file another member wrote is shared, not foreign.
-func (m *Manager) recordArtifact(a render.Artifact, rootCreated bool, prev *Record) bool {
-	return !a.InRoot || rootCreated || prev.has(a.Path) || !m.onDisk(a)
+func (m *Manager) recordArtifact(a render.Artifact, rootCreated bool, prev *state.Record) bool {
+	return !a.InRoot || rootCreated || prev.Has(a.Path) || !m.onDisk(a)
 }
 
 // onDisk reports whether a is on the host already, exactly (content and
@@ -376,13 +377,13 @@ func (m *Manager) onDisk(a render.Artifact) bool {
 
 // checkCreatable refuses to take over a machine that exists and is not ours
 // (or is the other path's) unless forced.
-func (m *Manager) checkCreatable(ctx context.Context, rm *resolve.ResolvedMachine, prev *Record, opts CreateOptions) error {
+func (m *Manager) checkCreatable(ctx context.Context, rm *resolve.ResolvedMachine, prev *state.Record, opts CreateOptions) error {
 	name := rm.Name
 	if prev != nil {
 		if prev.Ownership != opts.Ownership && !opts.Force {
-			return fmt.Errorf("machine %s exists and is managed %sly (by nspawnctl %s); use --force to take it over", name, prev.Ownership, map[string]string{OwnerImperative: "create", OwnerDeclarative: "apply"}[prev.Ownership])
+			return fmt.Errorf("machine %s exists and is managed %sly (by nspawnctl %s); use --force to take it over", name, prev.Ownership, map[string]string{state.OwnerImperative: "create", state.OwnerDeclarative: "apply"}[prev.Ownership])
 		}
-		if prev.Ownership == OwnerImperative && opts.Ownership == OwnerImperative && !opts.Force && !prev.Incomplete {
+		if prev.Ownership == state.OwnerImperative && opts.Ownership == state.OwnerImperative && !opts.Force && !prev.Incomplete {
 			return fmt.Errorf("machine %s exists already; remove it first, or use --force to re-create it from this configuration", name)
 		}
 		return nil
@@ -460,7 +461,7 @@ func removeIfExists(p string) error {
 	return nil
 }
 
-func (m *Manager) removeStale(prev *Record, now []ArtifactRecord) error {
+func (m *Manager) removeStale(prev *state.Record, now []state.ArtifactRecord) error {
 	keep := map[string]bool{}
 	for _, a := range now {
 		keep[a.Path] = true
@@ -477,7 +478,7 @@ func (m *Manager) removeStale(prev *Record, now []ArtifactRecord) error {
 
 // removeArtifact deletes one file nspawnctl wrote, and its drop-in directory
 // when that becomes empty.
-func (m *Manager) removeArtifact(a ArtifactRecord) error {
+func (m *Manager) removeArtifact(a state.ArtifactRecord) error {
 	p := m.host(a.Path)
 	if err := removeIfExists(p); err != nil {
 		return fmt.Errorf("removing %s: %w", a.Path, err)
@@ -610,7 +611,7 @@ func (m *Manager) waitSidecar(ctx context.Context, name string) error {
 	}
 }
 
-func (m *Manager) checkStartable(rec *Record) error {
+func (m *Manager) checkStartable(rec *state.Record) error {
 	if _, err := os.Stat(m.host(rec.RootDir)); err != nil {
 		return fmt.Errorf("machine %s cannot start: its root %s is missing (%v); restore it or re-create the machine", rec.Name, rec.RootDir, err)
 	}
@@ -671,7 +672,7 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 	_ = m.Units.ResetFailed(ctx, render.UnitName(name))
 	crashpoint.Hit("remove: stopped")
 	// Files inside the root go first: removing the root would take them anyway.
-	arts := append([]ArtifactRecord(nil), rec.Artifacts...)
+	arts := append([]state.ArtifactRecord(nil), rec.Artifacts...)
 	sort.SliceStable(arts, func(i, j int) bool { return arts[i].InRoot && !arts[j].InRoot })
 	shared, err := m.sharedPaths(name)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/machine/render"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -65,7 +66,7 @@ func testManager(t *testing.T) (*Manager, *fakeUnits, fakeNATStore) {
 	units := &fakeUnits{state: map[string]string{}}
 	natStore := fakeNATStore{}
 	m := &Manager{
-		FSRoot: root, Store: &Store{Dir: filepath.Join(root, "var/lib/nspawnctl")},
+		FSRoot: root, Store: &state.Store{Dir: filepath.Join(root, "var/lib/nspawnctl")},
 		Units: units, Networkd: &fakeNetworkd{}, NAT: natStore,
 		Binary: "/usr/local/bin/nspawnctl", MachineID: testFacts.MachineID,
 		Run: func(context.Context, io.Reader, string, ...string) error {
@@ -120,7 +121,7 @@ func TestCreateAndRemoveLeaveNothingBehind(t *testing.T) {
 
 	r := resolveSource(t, webConfig)
 	ctx := context.Background()
-	if err := m.Create(ctx, r, "web", CreateOptions{Ownership: OwnerImperative}); err != nil {
+	if err := m.Create(ctx, r, "web", CreateOptions{Ownership: state.OwnerImperative}); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{render.NspawnPath("web"), render.DropInPath(render.SystemDir, "web"), "/etc/systemd/network/20-ve-web.network",
@@ -137,12 +138,12 @@ func TestCreateAndRemoveLeaveNothingBehind(t *testing.T) {
 	}
 
 	// A second imperative create of the same name is refused.
-	err := m.Create(ctx, r, "web", CreateOptions{Ownership: OwnerImperative})
+	err := m.Create(ctx, r, "web", CreateOptions{Ownership: state.OwnerImperative})
 	if err == nil || !strings.Contains(err.Error(), "exists already") {
 		t.Errorf("second create: err = %v, want a refusal", err)
 	}
 	// With --force it is re-created, and a generation is added.
-	if err := m.Create(ctx, r, "web", CreateOptions{Ownership: OwnerImperative, Force: true}); err != nil {
+	if err := m.Create(ctx, r, "web", CreateOptions{Ownership: state.OwnerImperative, Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	gens, err := m.Store.Generations("web")
@@ -179,7 +180,7 @@ func TestCreateFailingHalfWayIsUndone(t *testing.T) {
 	}
 	before := listFiles(t, m.FSRoot)
 	units.reloadErr = errors.New("systemd is gone")
-	err := m.Create(context.Background(), resolveSource(t, webConfig), "web", CreateOptions{Ownership: OwnerImperative})
+	err := m.Create(context.Background(), resolveSource(t, webConfig), "web", CreateOptions{Ownership: state.OwnerImperative})
 	if err == nil || !strings.Contains(err.Error(), "nothing of machine web was left behind") {
 		t.Fatalf("err = %v, want the failure and a note that nothing was left", err)
 	}
@@ -199,7 +200,7 @@ func TestCreateFailingHalfWayIsUndone(t *testing.T) {
 
 func TestCreateRefusesAMissingRootWithARemedy(t *testing.T) {
 	m, _, _ := testManager(t)
-	err := m.Create(context.Background(), resolveSource(t, webConfig), "web", CreateOptions{Ownership: OwnerImperative})
+	err := m.Create(context.Background(), resolveSource(t, webConfig), "web", CreateOptions{Ownership: state.OwnerImperative})
 	if err == nil || !strings.Contains(err.Error(), "does not exist; create it") {
 		t.Errorf("err = %v, want the missing root named with a remedy", err)
 	}
@@ -220,7 +221,7 @@ func TestStartNamesAMissingBridge(t *testing.T) {
 }
 `)
 	ctx := context.Background()
-	if err := m.Create(ctx, r, "web", CreateOptions{Ownership: OwnerImperative}); err != nil {
+	if err := m.Create(ctx, r, "web", CreateOptions{Ownership: state.OwnerImperative}); err != nil {
 		t.Fatal(err)
 	}
 	err := m.Start(ctx, "web")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/machine/render"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -101,7 +102,7 @@ func TestMachineWithoutForwardsIsNATed(t *testing.T) {
 	if err := os.MkdirAll(m.host("/var/lib/machines/quiet"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Create(context.Background(), r, "quiet", CreateOptions{Ownership: OwnerImperative}); err != nil {
+	if err := m.Create(context.Background(), r, "quiet", CreateOptions{Ownership: state.OwnerImperative}); err != nil {
 		t.Fatal(err)
 	}
 	if nm, ok := natStore["quiet"]; !ok || len(nm.Masquerade) != 2 || len(nm.Forwards) != 0 {

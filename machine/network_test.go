@@ -11,6 +11,7 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 )
 
 var _ = golden.Update
@@ -125,8 +126,8 @@ machine "b" {
 	}
 	// a exists with its record; only b is in the next configuration, and
 	// the zone's address is on the host (vz-z is up).
-	st := &Store{Dir: t.TempDir()}
-	if err := st.Save(&Record{Name: "a", Allocations: za}); err != nil {
+	st := &state.Store{Dir: t.TempDir()}
+	if err := st.Save(&state.Record{Name: "a", Allocations: za}); err != nil {
 		t.Fatal(err)
 	}
 	m := &Manager{FSRoot: t.TempDir(), Store: st, MachineID: testFacts.MachineID,

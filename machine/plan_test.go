@@ -15,6 +15,7 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 )
 
 // planEnv is a Manager on a temporary root with fakes, where every machine's
@@ -265,19 +266,19 @@ func TestPlanPruneAndOwnership(t *testing.T) {
 
 	// web made imperatively: apply leaves it alone unless forced.
 	rec, _ := e.m.Store.Load("web")
-	rec.Ownership = OwnerImperative
+	rec.Ownership = state.OwnerImperative
 	if err := e.m.Store.Save(rec); err != nil {
 		t.Fatal(err)
 	}
 	_, plans = e.plan(planWeb, false, false)
-	if p := planOf(t, plans, "web"); p.Action != ActionKeep || p.Ownership != OwnerImperative || !strings.Contains(p.Reason, "--force") {
+	if p := planOf(t, plans, "web"); p.Action != ActionKeep || p.Ownership != state.OwnerImperative || !strings.Contains(p.Reason, "--force") {
 		t.Errorf("imperative machine without force: %+v", p)
 	}
 	plans, _ = e.apply(planWeb, false, true)
 	if p := planOf(t, plans, "web"); p.Action != ActionUpdate || p.Effect != EffectNone {
 		t.Errorf("forced takeover: %s/%s, want update/none", p.Action, p.Effect)
 	}
-	if rec, _ := e.m.Store.Load("web"); rec.Ownership != OwnerDeclarative {
+	if rec, _ := e.m.Store.Load("web"); rec.Ownership != state.OwnerDeclarative {
 		t.Errorf("after forced apply web is %s, want declarative", rec.Ownership)
 	}
 }

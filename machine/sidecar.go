@@ -11,6 +11,7 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 )
 
 // nebulaKey is the state key of a machine's overlay address allocation.
@@ -23,7 +24,7 @@ func nebulaKey(name string) string { return "nebula/" + name }
 // files (config, keys, the root's .network file) and the units. It changes
 // nothing on the host; Create writes them like every other artefact, after
 // makeNebulaDir.
-func (m *Manager) nebulaArtifacts(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *Record) ([]render.Artifact, netip.Prefix, error) {
+func (m *Manager) nebulaArtifacts(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *state.Record) ([]render.Artifact, netip.Prefix, error) {
 	cfg := rm.Nebula
 	bin, version, err := m.nebulaBinary(ctx)
 	if err != nil {
@@ -82,7 +83,7 @@ func (m *Manager) makeNebulaDir(name string) error {
 
 // nebulaAddress allocates the machine's overlay address from its pool,
 // keeping the one recorded for it and avoiding other machines'.
-func (m *Manager) nebulaAddress(r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *Record) (netip.Prefix, error) {
+func (m *Manager) nebulaAddress(r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *state.Record) (netip.Prefix, error) {
 	cfg := rm.Nebula
 	pool := r.NebulaPool
 	if cfg.Pool != "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine/render"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 )
 
 // Status is what list and status show about a machine.
@@ -93,7 +94,7 @@ func (m *Manager) Status(ctx context.Context, name string) (Status, error) {
 	return s, nil
 }
 
-func (m *Manager) status(ctx context.Context, rec *Record, info host.MachineInfo, running bool) Status {
+func (m *Manager) status(ctx context.Context, rec *state.Record, info host.MachineInfo, running bool) Status {
 	s := Status{Name: info.Name, Managed: "unmanaged", Running: running, Leader: info.Leader, Forwards: []string{}, Addresses: []netip.Addr{}}
 	if running {
 		s.State = info.State

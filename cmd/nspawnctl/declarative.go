@@ -13,6 +13,7 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine"
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -225,7 +226,7 @@ func newGenerationsCmd(a *app) *cobra.Command {
 		Short: "List the configurations a machine has had",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st := &machine.Store{Dir: stateDir}
+			st := &state.Store{Dir: stateDir}
 			rec, err := st.Load(args[0])
 			if err != nil {
 				return err

@@ -16,6 +16,7 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine"
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
+	"github.com/nspawnctl/nspawnctl/machine/state"
 	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
@@ -84,7 +85,7 @@ func (a *app) offlineManager(f *hostFlags) (*machine.Manager, error) {
 		}
 	}
 	return &machine.Manager{
-		FSRoot: "/", Store: &machine.Store{Dir: f.stateDir},
+		FSRoot: "/", Store: &state.Store{Dir: f.stateDir},
 		NAT:     nat.NewStore(f.stateDir),
 		Traffic: natTraffic{nat.NewStore(f.stateDir)},
 		Binary:  bin, MachineID: id,
@@ -209,7 +210,7 @@ nothing behind.`,
 				unlock()
 				return withCode(exitInvalid, fmt.Errorf("the configuration has errors; nothing was created"))
 			}
-			err = m.Create(ctx, r, name, machine.CreateOptions{Ownership: machine.OwnerImperative, Force: force, Start: start, ConfigFiles: files})
+			err = m.Create(ctx, r, name, machine.CreateOptions{Ownership: state.OwnerImperative, Force: force, Start: start, ConfigFiles: files})
 			unlock() // the start below runs hooks that take the lock themselves
 			if err != nil || !start {
 				return err

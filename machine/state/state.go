@@ -1,4 +1,4 @@
-package machine
+package state
 
 import (
 	"encoding/json"
@@ -69,16 +69,16 @@ type Record struct {
 	Incomplete bool `json:"incomplete,omitempty"`
 }
 
-// artifacts returns a copy of the record's artefacts; a nil record has none.
-func (r *Record) artifacts() []ArtifactRecord {
+// CopyArtifacts returns a copy of the record's artefacts; a nil record has none.
+func (r *Record) CopyArtifacts() []ArtifactRecord {
 	if r == nil {
 		return nil
 	}
 	return append([]ArtifactRecord(nil), r.Artifacts...)
 }
 
-// has reports whether the record lists an artefact at path; a nil record has none.
-func (r *Record) has(path string) bool {
+// Has reports whether the record lists an artefact at path; a nil record has none.
+func (r *Record) Has(path string) bool {
 	if r == nil {
 		return false
 	}
