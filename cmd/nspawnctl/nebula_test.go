@@ -62,7 +62,7 @@ func TestNebulaCAInit(t *testing.T) {
 // code apply uses.
 func writeNebulaMachine(t *testing.T, dir, confRoot string, groups []string) {
 	t.Helper()
-	caCrt, caKey, err := nebula.NewCA("t", time.Hour, nil, nil, time.Now(), rand.Reader)
+	caCrt, caKey, err := nebula.NewCA("t", time.Hour, nil, nil, nil, time.Now(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}

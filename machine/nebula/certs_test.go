@@ -26,7 +26,7 @@ func needTool(t *testing.T, name string) string {
 // testCA writes a fresh CA into dir and returns its paths.
 func testCA(t *testing.T, dir string, networks ...netip.Prefix) (crt, key string) {
 	t.Helper()
-	c, k, err := NewCA("test-ca", 48*time.Hour, networks, nil, time.Now(), rand.Reader)
+	c, k, err := NewCA("test-ca", 48*time.Hour, networks, nil, nil, time.Now(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,10 +249,10 @@ func TestArtifactsErrors(t *testing.T) {
 }
 
 func TestNewCARefusesV6(t *testing.T) {
-	if _, _, err := NewCA("x", time.Hour, []netip.Prefix{netip.MustParsePrefix("fd00::/64")}, nil, time.Now(), rand.Reader); err == nil {
+	if _, _, err := NewCA("x", time.Hour, []netip.Prefix{netip.MustParsePrefix("fd00::/64")}, nil, nil, time.Now(), rand.Reader); err == nil {
 		t.Error("an IPv6 CA network was accepted")
 	}
-	if _, _, err := NewCA("", time.Hour, nil, nil, time.Now(), rand.Reader); err == nil {
+	if _, _, err := NewCA("", time.Hour, nil, nil, nil, time.Now(), rand.Reader); err == nil {
 		t.Error("a CA without a name was accepted")
 	}
 }
