@@ -58,7 +58,7 @@ func patchPKI(conf []byte, key string, v *yaml.Node) ([]byte, error) {
 		}
 	}
 	if v != nil {
-		pki.Content = append(pki.Content, ystr(key), v)
+		yamlMap{pki}.set(key, v)
 	}
 	return encodeYAML(root)
 }
