@@ -195,4 +195,3 @@ func TestNebulaCerts(t *testing.T) {
 	mustNspawnctl(t, ctx, h, "remove", "neb-thief")
 	mustNspawnctl(t, ctx, h, "remove", "neb-lh")
 }
-

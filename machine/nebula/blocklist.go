@@ -126,17 +126,26 @@ func Revoke(read func(string) ([]byte, error), machine string, now time.Time) (*
 	if err != nil {
 		return nil, fmt.Errorf("machine %s: reading the network of its nebula sidecar: %w", machine, err)
 	}
-	certPEM, err := read(CertPath(machine))
+	hc, err := readHostCert(read, machine)
 	if err != nil {
-		return nil, fmt.Errorf("machine %s: reading its nebula certificate to block it: %w", machine, err)
-	}
-	hc, err := ParseHostCert(certPEM)
-	if err != nil {
-		return nil, fmt.Errorf("machine %s: its nebula certificate %s: %w", machine, CertPath(machine), err)
+		return nil, err
 	}
 	fp, err := hc.Fingerprint()
 	if err != nil {
 		return nil, err
 	}
 	return &Revocation{Network: meta.Network, Blocked: Blocked{Fingerprint: fp, Machine: machine, NotAfter: hc.NotAfter, Removed: now.UTC().Truncate(time.Second)}}, nil
+}
+
+// readHostCert reads and parses the certificate of machine's sidecar.
+func readHostCert(read func(string) ([]byte, error), machine string) (*HostCert, error) {
+	certPEM, err := read(CertPath(machine))
+	if err != nil {
+		return nil, fmt.Errorf("machine %s: reading its nebula certificate: %w", machine, err)
+	}
+	hc, err := ParseHostCert(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("machine %s: its nebula certificate %s: %w", machine, CertPath(machine), err)
+	}
+	return hc, nil
 }

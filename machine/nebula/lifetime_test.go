@@ -2,7 +2,6 @@ package nebula
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -18,18 +17,7 @@ import (
 // bundleCA writes a CA of the given versions into dir.
 func bundleCA(t *testing.T, dir string, now time.Time, versions ...cert.Version) (crt, key string) {
 	t.Helper()
-	c, k, err := NewCA("fleet", 48*time.Hour, nil, nil, versions, now, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crt, key = filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
-	if err := os.WriteFile(crt, c, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, k, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return crt, key
+	return writeCA(t, dir, "fleet", nil, versions, now)
 }
 
 var (

@@ -33,13 +33,9 @@ func Renew(read func(string) ([]byte, error), machine string, now time.Time, for
 	}
 	c := &Config{Duration: meta.Duration, RenewBefore: meta.RenewBefore}
 	duration, renewBefore := Lifetime(c)
-	certPEM, err := read(CertPath(machine))
+	hc, err := readHostCert(read, machine)
 	if err != nil {
-		return nil, fmt.Errorf("machine %s: reading its nebula certificate: %w", machine, err)
-	}
-	hc, err := ParseHostCert(certPEM)
-	if err != nil {
-		return nil, fmt.Errorf("machine %s: its nebula certificate %s: %w", machine, CertPath(machine), err)
+		return nil, err
 	}
 	if !force && !NeedsRenewal(hc.NotAfter, now, renewBefore) {
 		return nil, nil
