@@ -185,3 +185,24 @@ func TestNebulaPrepareCleanup(t *testing.T) {
 		t.Errorf("a refused prepare mounted the namespace")
 	}
 }
+
+// TestNebulaCAInitVersions: --version 1,2 writes a bundle of one key that
+// nspawnctl reads with both certificates; an unknown version is a usage error.
+func TestNebulaCAInitVersions(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "ca")
+	if code, _, stderr := runCLI(t, "nebula", "ca", "init", "--name", "corp", "--out", out, "--version", "1,2", "--networks", "fd42::/48"); code != exitUsage || !strings.Contains(stderr, "--version 2") {
+		t.Errorf("an IPv6 network in a bundle with v1: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "nebula", "ca", "init", "--name", "corp", "--out", out, "--version", "1,2"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	crt, _ := os.ReadFile(filepath.Join(out, "ca.crt"))
+	key, _ := os.ReadFile(filepath.Join(out, "ca.key"))
+	ca, err := nebula.ParseCA(crt, key, "ca.crt", "ca.key")
+	if err != nil || ca.V1 == nil || ca.V2 == nil {
+		t.Fatalf("ParseCA of the bundle: %v, %+v", err, ca)
+	}
+	if code, _, stderr := runCLI(t, "nebula", "ca", "init", "--name", "x", "--out", t.TempDir(), "--version", "3"); code != exitUsage || !strings.Contains(stderr, "1,2") {
+		t.Errorf("--version 3: exit %d, %s", code, stderr)
+	}
+}
