@@ -671,6 +671,11 @@ func (m *Manager) Remove(ctx context.Context, name string, opts RemoveOptions) e
 	}
 	_ = m.Units.ResetFailed(ctx, render.UnitName(name))
 	crashpoint.Hit("remove: stopped")
+	if rec.Sidecar {
+		if err := m.blockNebulaCert(ctx, name); err != nil {
+			return fmt.Errorf("removing machine %s: blocking its nebula certificate: %w; nothing was removed yet, fix that and run remove again", name, err)
+		}
+	}
 	// Files inside the root go first: removing the root would take them anyway.
 	arts := append([]state.ArtifactRecord(nil), rec.Artifacts...)
 	sort.SliceStable(arts, func(i, j int) bool { return arts[i].InRoot && !arts[j].InRoot })

@@ -41,7 +41,7 @@ func newPlanEnv(t *testing.T) *planEnv {
 			t.Fatal(err)
 		}
 	}
-	crt, key, err := nebula.NewCA("corp", 365*24*time.Hour, []netip.Prefix{netip.MustParsePrefix("10.42.0.0/16")}, nil, m.Now(), rand.Reader)
+	crt, key, err := nebula.NewCA("corp", 365*24*time.Hour, []netip.Prefix{netip.MustParsePrefix("10.42.0.0/16")}, nil, nil, m.Now(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,8 +36,12 @@ func (m *Manager) nebulaArtifacts(ctx context.Context, r *resolve.Resolved, rm *
 			return nil, netip.Prefix{}, err
 		}
 	}
+	blocked, err := m.nebulaBlocked(cfg.Network)
+	if err != nil {
+		return nil, netip.Prefix{}, err
+	}
 	res, err := nebula.Artifacts(nebula.Request{
-		Machine: rm.Name, Config: cfg, Address: addr, Version: version,
+		Machine: rm.Name, Config: cfg, Address: addr, Version: version, Blocklist: blocked,
 		ReadFile: func(p string) ([]byte, error) { return os.ReadFile(m.host(p)) },
 		Now:      m.now(),
 	})

@@ -48,16 +48,16 @@ func newNebulaCmd(a *app) *cobra.Command {
 	}
 	ca := &cobra.Command{Use: "ca", Short: "Nebula certificate authorities"}
 	ca.AddCommand(newNebulaCAInitCmd(a))
-	cmd.AddCommand(ca, newNebulaPrepareCmd(a), newNebulaCleanupCmd(a), newNebulaStatusCmd(a))
+	cmd.AddCommand(ca, newNebulaPrepareCmd(a), newNebulaCleanupCmd(a), newNebulaStatusCmd(a), newNebulaRenewCmd(a))
 	return cmd
 }
 
 func newNebulaCAInitCmd(a *app) *cobra.Command {
-	var name, out, networks, groups string
+	var name, out, networks, groups, versions string
 	var duration time.Duration
 	cmd := &cobra.Command{
 		Use:   "init --name NAME --out DIR",
-		Short: "Create a Nebula CA (ed25519, version 1 certificate, readable by nebula 1.6 and later)",
+		Short: "Create a Nebula CA (ed25519; version 1 by default, readable by nebula 1.6 and later)",
 		Long: `Create a Nebula certificate authority in DIR: ca.crt (0644) and ca.key (0600).
 Point a nebula block's ca and ca_key at them, and nspawnctl signs each machine's
 certificate. Existing files are never overwritten.`,
@@ -80,7 +80,11 @@ certificate. Existing files are never overwritten.`,
 					return fmt.Errorf("%s exists already; nspawnctl does not overwrite a CA (move it away, or choose another --out)", p)
 				}
 			}
-			crt, key, err := nebula.NewCA(name, duration, nets, splitList(groups), time.Now(), rand.Reader)
+			vers, err := nebula.ParseCAVersions(versions)
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			crt, key, err := nebula.NewCA(name, duration, nets, splitList(groups), vers, time.Now(), rand.Reader)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
@@ -104,6 +108,7 @@ certificate. Existing files are never overwritten.`,
 	cmd.Flags().DurationVar(&duration, "duration", 365*24*time.Hour, "how long the CA is valid; machine certificates end with it")
 	cmd.Flags().StringVar(&networks, "networks", "", "comma-separated IPv4 prefixes the CA may sign addresses in (default: any)")
 	cmd.Flags().StringVar(&groups, "groups", "", "comma-separated groups the CA may sign (default: any)")
+	cmd.Flags().StringVar(&versions, "version", "1", "certificate versions: 1 (every nebula), 2 (nebula 1.10+, IPv6), or 1,2 (a bundle, to migrate a network)")
 	return cmd
 }
 

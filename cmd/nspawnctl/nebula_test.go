@@ -62,7 +62,7 @@ func TestNebulaCAInit(t *testing.T) {
 // code apply uses.
 func writeNebulaMachine(t *testing.T, dir, confRoot string, groups []string) {
 	t.Helper()
-	caCrt, caKey, err := nebula.NewCA("t", time.Hour, nil, nil, time.Now(), rand.Reader)
+	caCrt, caKey, err := nebula.NewCA("t", time.Hour, nil, nil, nil, time.Now(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,5 +183,26 @@ func TestNebulaPrepareCleanup(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(nsDir, "m1")); !os.IsNotExist(err) {
 		t.Errorf("a refused prepare mounted the namespace")
+	}
+}
+
+// TestNebulaCAInitVersions: --version 1,2 writes a bundle of one key that
+// nspawnctl reads with both certificates; an unknown version is a usage error.
+func TestNebulaCAInitVersions(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "ca")
+	if code, _, stderr := runCLI(t, "nebula", "ca", "init", "--name", "corp", "--out", out, "--version", "1,2", "--networks", "fd42::/48"); code != exitUsage || !strings.Contains(stderr, "--version 2") {
+		t.Errorf("an IPv6 network in a bundle with v1: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "nebula", "ca", "init", "--name", "corp", "--out", out, "--version", "1,2"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	crt, _ := os.ReadFile(filepath.Join(out, "ca.crt"))
+	key, _ := os.ReadFile(filepath.Join(out, "ca.key"))
+	ca, err := nebula.ParseCA(crt, key, "ca.crt", "ca.key")
+	if err != nil || ca.V1 == nil || ca.V2 == nil {
+		t.Fatalf("ParseCA of the bundle: %v, %+v", err, ca)
+	}
+	if code, _, stderr := runCLI(t, "nebula", "ca", "init", "--name", "x", "--out", t.TempDir(), "--version", "3"); code != exitUsage || !strings.Contains(stderr, "1,2") {
+		t.Errorf("--version 3: exit %d, %s", code, stderr)
 	}
 }

@@ -39,6 +39,10 @@ type Request struct {
 	// what an earlier apply wrote (so that an unchanged machine keeps its
 	// key and certificate). os.ReadFile when nil.
 	ReadFile func(path string) ([]byte, error)
+	// Blocklist are fingerprints of certificates removed from the
+	// machine's network on this host (LoadBlocklist), put into
+	// pki.blocklist so that a copied key of a removed machine is refused.
+	Blocklist []string
 	// Now and Rand are the clock and the randomness for signing (time.Now
 	// and crypto/rand when zero).
 	Now  time.Time
@@ -60,9 +64,6 @@ type Result struct {
 
 // RenewBefore is how long before expiry a signed certificate is re-issued on apply.
 const RenewBefore = 30 * 24 * time.Hour
-
-// v2CertVersion is the first nebula that reads version 2 certificates.
-var v2CertVersion = Version{1, 10, 0}
 
 // Artifacts returns every file of machine's sidecar: config.yml with the CA,
 // certificate and key inline (0600), the certificate, key and CA apart (for
@@ -87,6 +88,9 @@ func Artifacts(req Request) (*Result, error) {
 	rnd := req.Rand
 	if rnd == nil {
 		rnd = rand.Reader
+	}
+	if p := CertProblems(c); len(p) > 0 {
+		return nil, fmt.Errorf("the nebula block of machine %s: %s", name, p[0].Detail)
 	}
 	if !req.Version.IsZero() {
 		if err := CheckVersion(name, c, req.Version); err != nil {
@@ -130,7 +134,7 @@ func Artifacts(req Request) (*Result, error) {
 	}
 	res.Address, res.Expires = hc.Address, hc.NotAfter
 
-	conf, err := RenderConfig(RenderInput{Machine: name, Config: c, CA: caPEM, Cert: certPEM, Key: keyPEM})
+	conf, err := RenderConfig(RenderInput{Machine: name, Config: c, CA: caPEM, Cert: certPEM, Key: keyPEM, Blocklist: req.Blocklist})
 	if err != nil {
 		return nil, err
 	}
@@ -138,8 +142,13 @@ func Artifacts(req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	meta, err := metaOf(c)
+	if err != nil {
+		return nil, err
+	}
 	res.Files = []File{
 		{Path: CAPath(name), Content: caPEM, Mode: FileMode},
+		{Path: MetaPath(name), Content: meta, Mode: FileMode},
 		{Path: ConfigPath(name), Content: conf, Mode: FileMode},
 		{Path: CertPath(name), Content: certPEM, Mode: FileMode},
 		{Path: KeyPath(name), Content: keyPEM, Mode: FileMode},
@@ -198,7 +207,16 @@ func signedCert(req Request, ca *CA, read func(string) ([]byte, error), now time
 	if !addr.IsValid() {
 		return nil, nil, false, fmt.Errorf("machine %s has no nebula overlay address: set address in its nebula block, or a pool (nebula pool or defaults nebula_pool) to allocate one from", name)
 	}
-	hr := HostRequest{Name: name, Address: addr, Groups: c.Groups}
+	hr := HostRequest{Name: name, Version: CertVersionOf(c), Address: addr, Groups: c.Groups}
+	if c.Address6 != "" {
+		if hr.Address6, err = netip.ParsePrefix(c.Address6); err != nil {
+			return nil, nil, false, fmt.Errorf("the nebula address6 %q of machine %s: %w", c.Address6, name, err)
+		}
+	}
+	duration, renewBefore := Lifetime(c)
+	if duration > 0 {
+		hr.NotAfter = now.Add(duration)
+	}
 
 	var pub []byte
 	if old, err := read(KeyPath(name)); err == nil {
@@ -210,7 +228,7 @@ func signedCert(req Request, ca *CA, read func(string) ([]byte, error), now time
 	}
 	if keyPEM != nil {
 		if old, err := read(CertPath(name)); err == nil {
-			if hc, err := ParseHostCert(old); err == nil && hc.matches(hr, pub, ca, now, RenewBefore) {
+			if hc, err := ParseHostCert(old); err == nil && hc.matches(hr, pub, ca, now, renewBefore) {
 				return old, keyPEM, false, nil
 			}
 		}

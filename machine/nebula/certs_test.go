@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slackhq/nebula/cert"
 )
 
 // needTool skips when a Debian nebula binary is missing.
@@ -23,10 +25,17 @@ func needTool(t *testing.T, name string) string {
 	return p
 }
 
-// testCA writes a fresh CA into dir and returns its paths.
+// testCA writes a fresh v1 CA into dir and returns its paths.
 func testCA(t *testing.T, dir string, networks ...netip.Prefix) (crt, key string) {
 	t.Helper()
-	c, k, err := NewCA("test-ca", 48*time.Hour, networks, nil, time.Now(), rand.Reader)
+	return writeCA(t, dir, "test-ca", networks, nil, time.Now())
+}
+
+// writeCA writes a CA with the given networks and certificate versions
+// into dir and returns its paths.
+func writeCA(t *testing.T, dir, name string, networks []netip.Prefix, versions []cert.Version, now time.Time) (crt, key string) {
+	t.Helper()
+	c, k, err := NewCA(name, 48*time.Hour, networks, nil, versions, now, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,10 +258,10 @@ func TestArtifactsErrors(t *testing.T) {
 }
 
 func TestNewCARefusesV6(t *testing.T) {
-	if _, _, err := NewCA("x", time.Hour, []netip.Prefix{netip.MustParsePrefix("fd00::/64")}, nil, time.Now(), rand.Reader); err == nil {
+	if _, _, err := NewCA("x", time.Hour, []netip.Prefix{netip.MustParsePrefix("fd00::/64")}, nil, nil, time.Now(), rand.Reader); err == nil {
 		t.Error("an IPv6 CA network was accepted")
 	}
-	if _, _, err := NewCA("", time.Hour, nil, nil, time.Now(), rand.Reader); err == nil {
+	if _, _, err := NewCA("", time.Hour, nil, nil, nil, time.Now(), rand.Reader); err == nil {
 		t.Error("a CA without a name was accepted")
 	}
 }

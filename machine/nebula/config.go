@@ -19,6 +19,20 @@ type Config struct {
 	CAKey string `hcl:"ca_key,optional"`
 	// Address is the machine's overlay address in CIDR form (e.g. 10.42.0.5/24), when signing.
 	Address string `hcl:"address,optional"`
+	// Address6 is an IPv6 overlay address in CIDR form (e.g. fd42::5/64),
+	// put into the certificate after Address. Only version 2 certificates
+	// carry it (cert_version = 2, nebula 1.10 or later on every host).
+	Address6 string `hcl:"address6,optional"`
+	// CertVersion is the version of the certificate nspawnctl signs: 1
+	// (default; every nebula reads it) or 2 (nebula 1.10 and later; IPv6,
+	// several networks). nspawnctl refuses 2 on a host with an older nebula.
+	CertVersion *int `hcl:"cert_version,optional"`
+	// Duration is how long a signed certificate lives (a Go duration such
+	// as "720h"); default: until one second before the CA expires.
+	Duration string `hcl:"duration,optional"`
+	// RenewBefore is how long before expiry apply and `nspawnctl nebula
+	// renew` re-sign (default: a third of duration, or 30 days without one).
+	RenewBefore string `hcl:"renew_before,optional"`
 	// Pool is the overlay prefix an address is allocated from when signing without Address.
 	Pool string `hcl:"pool,optional"`
 	// Groups are put into a signed certificate and used by firewall rules.

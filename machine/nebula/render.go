@@ -93,6 +93,8 @@ type RenderInput struct {
 	// CA, Cert and Key are PEM: the CA certificate(s), the machine's
 	// certificate and its X25519 private key.
 	CA, Cert, Key []byte
+	// Blocklist are certificate fingerprints nebula refuses (pki.blocklist).
+	Blocklist []string
 }
 
 // requiresPrefix starts the header line that records the oldest nebula the
@@ -125,6 +127,9 @@ func RenderConfig(in RenderInput) ([]byte, error) {
 	pki.set("ca", ypem(in.CA))
 	pki.set("cert", ypem(in.Cert))
 	pki.set("key", ypem(in.Key))
+	if len(in.Blocklist) > 0 {
+		pki.set("blocklist", ylist(in.Blocklist))
+	}
 	root.set("pki", pki.n)
 	root.n.Content[0].HeadComment = fmt.Sprintf("# Nebula config of machine %s (network %s), written by nspawnctl: edit the nebula block and apply, not this file.\n%s%s", q(in.Machine), q(c.Network), requiresPrefix, need)
 
@@ -221,11 +226,19 @@ func RenderConfig(in RenderInput) ([]byte, error) {
 	}
 	root.set("firewall", fw.n)
 
+	b, err := encodeYAML(root.n)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the nebula config of machine %s: %w", in.Machine, err)
+	}
+	return b, nil
+}
+
+func encodeYAML(n *yaml.Node) ([]byte, error) {
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
-	if err := enc.Encode(root.n); err != nil {
-		return nil, fmt.Errorf("encoding the nebula config of machine %s: %w", in.Machine, err)
+	if err := enc.Encode(n); err != nil {
+		return nil, err
 	}
 	if err := enc.Close(); err != nil {
 		return nil, err

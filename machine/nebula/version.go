@@ -101,6 +101,12 @@ func Required(cfg *Config) (Version, []string) {
 			}
 		}
 	}
+	if CertVersionOf(cfg) == 2 {
+		why = append(why, fmt.Sprintf("cert_version = 2 (version 2 certificates: nebula %s or later)", v2CertVersion))
+		if need.Less(v2CertVersion) {
+			need = v2CertVersion
+		}
+	}
 	sortStrings(why)
 	return need, why
 }
@@ -110,6 +116,10 @@ func Required(cfg *Config) (Version, []string) {
 func CheckVersion(machine string, cfg *Config, v Version) error {
 	if v.Less(MinVersion) {
 		return fmt.Errorf("nebula %s is too old for machine %s: nspawnctl needs %s or later; upgrade nebula", v, machine, MinVersion)
+	}
+	if CertVersionOf(cfg) == 2 && v.Less(v2CertVersion) {
+		return fmt.Errorf("machine %s asks for a version 2 certificate (cert_version = 2), but this host has nebula %s, which reads only version 1 (version 2 needs nebula %s or later); keep cert_version = 1 (the default) while any host of network %q runs an older nebula, or upgrade nebula here",
+			machine, v, v2CertVersion, cfg.Network)
 	}
 	need, why := Required(cfg)
 	if v.Less(need) {

@@ -57,8 +57,12 @@ func forwardsUDPTo(fs []config.ForwardPort, port int) bool {
 	return false
 }
 
-// nebulaTraversal checks advertise_addrs and the relay settings.
+// nebulaTraversal checks the certificate settings (cert_version, address6,
+// duration, renew_before), advertise_addrs and the relay settings.
 func (v *validator) nebulaTraversal(n *nebula.Config) {
+	for _, p := range nebula.CertProblems(n) {
+		v.errf(diag.Attr(n.Body, p.Attr, n.DefRange), p.Summary, "%s", p.Detail)
+	}
 	for i, a := range n.AdvertiseAddrs {
 		if msg := nebula.ParseAdvertiseAddr(a); msg != "" {
 			v.errf(diag.Elem(n.Body, "advertise_addrs", i, n.DefRange), "Invalid advertised address", "advertise_addrs: %s.", msg)
