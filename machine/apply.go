@@ -14,6 +14,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/internal/linediff"
 	"github.com/nspawnctl/nspawnctl/nat"
+	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
 // Activation strategies: how a change reaches a running machine.
@@ -305,7 +306,8 @@ func effectOfPath(p string) string {
 	switch {
 	case strings.HasPrefix(p, NetworkDir+"/"):
 		return EffectReload
-	case strings.Contains(p, "machines.target.wants"):
+	case strings.Contains(p, "machines.target.wants"), strings.HasPrefix(p, networkd.ConfDropInDir+"/"):
+		// Global forwarding is switched on by the write itself (switchOnForwarding).
 		return EffectNone
 	}
 	return EffectRestart

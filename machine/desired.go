@@ -28,7 +28,11 @@ func (m *Manager) desired(ctx context.Context, r *Resolved, rm *ResolvedMachine,
 	if err != nil {
 		return nil, err
 	}
-	ds := &desiredState{arts: arts}
+	fwd, err := m.forwardingArtifacts(ctx, r, rm)
+	if err != nil {
+		return nil, err
+	}
+	ds := &desiredState{arts: append(arts, fwd...)}
 	if rm.Nebula != nil {
 		nebulaArts, addr, err := m.nebulaArtifacts(ctx, r, rm, prev)
 		if err != nil {
