@@ -57,13 +57,7 @@ func runOnPTY(c *exec.Cmd, in *os.File, out io.Writer, what string) error {
 	defer master.Close()
 	c.Stdin, c.Stdout, c.Stderr = tty, tty, tty
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	resize := func() {
-		if w, h, err := term.GetSize(int(in.Fd())); err == nil {
-			ws := &unixWinsize{Row: uint16(h), Col: uint16(w)}
-			_ = ws.set(master)
-		}
-	}
-	resize()
+	defer followWindowSize(in, master)()
 	old, err := term.MakeRaw(int(in.Fd()))
 	if err != nil {
 		tty.Close()
@@ -75,14 +69,6 @@ func runOnPTY(c *exec.Cmd, in *os.File, out io.Writer, what string) error {
 		return fmt.Errorf("running %s in the machine: %w", what, err)
 	}
 	tty.Close() // the child has it; EIO on master once the child side is gone
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGWINCH)
-	defer signal.Stop(sigs)
-	go func() {
-		for range sigs {
-			resize()
-		}
-	}()
 	go func() { _, _ = io.Copy(master, in) }()
 	copied := make(chan struct{})
 	go func() { _, _ = io.Copy(out, master); close(copied) }()
@@ -110,4 +96,25 @@ func exitResult(what string, err error) error {
 		return withCode(ee.ExitCode(), errors.New(""))
 	}
 	return fmt.Errorf("running %s in the machine: %w", what, err)
+}
+
+// followWindowSize gives the pseudo-terminal pty the window size of the
+// user's terminal in, now and on every SIGWINCH, until the returned
+// function is called.
+func followWindowSize(in, pty *os.File) (stop func()) {
+	resize := func() {
+		if w, h, err := term.GetSize(int(in.Fd())); err == nil {
+			ws := &unixWinsize{Row: uint16(h), Col: uint16(w)}
+			_ = ws.set(pty)
+		}
+	}
+	resize()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGWINCH)
+	go func() {
+		for range sigs {
+			resize()
+		}
+	}()
+	return func() { signal.Stop(sigs); close(sigs) }
 }

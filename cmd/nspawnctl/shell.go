@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"syscall"
 
@@ -107,22 +106,7 @@ func (a *app) ptyShell(ctx context.Context, m *machine.Manager, name, user strin
 		return fmt.Errorf("switching the terminal to raw mode: %w", err)
 	}
 	defer term.Restore(int(in.Fd()), old)
-	// Keep the remote window size in step with ours.
-	resize := func() {
-		if w, h, err := term.GetSize(int(in.Fd())); err == nil {
-			ws := &unixWinsize{Row: uint16(h), Col: uint16(w)}
-			_ = ws.set(pty)
-		}
-	}
-	resize()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGWINCH)
-	defer signal.Stop(sigs)
-	go func() {
-		for range sigs {
-			resize()
-		}
-	}()
+	defer followWindowSize(in, pty)()
 	go func() { _, _ = io.Copy(pty, in) }()
 	_, err = io.Copy(a.stdout, pty)
 	var pe *os.PathError
