@@ -197,12 +197,22 @@ func TestLifecycleIntrospection(t *testing.T) {
 			t.Errorf("nspawnctl shell web -- /bin/false: want exit 1, got %s", r)
 		}
 	})
-	// With a terminal, shell goes through machined's OpenMachineShell (a PTY
-	// passed over D-Bus); script(1) gives it one.
+	// With a terminal (script(1) gives it one) a command runs on a
+	// terminal of nspawnctl's own, and its exit code comes back; a login
+	// shell (no command) and --uid go through machined's OpenMachineShell
+	// (a PTY passed over D-Bus).
 	timed(t, "nspawnctl shell (pty)", func() {
 		r := h.Run(ctx, "script", "-qec", testhost.NspawnctlPath+" shell web -- /bin/echo hi-from-pty", "/dev/null")
 		if r.Code != 0 || !strings.Contains(r.Stdout, "hi-from-pty") {
 			t.Errorf("nspawnctl shell web -- /bin/echo on a terminal: want hi-from-pty and exit 0, got %s", r)
+		}
+		r = h.Run(ctx, "script", "-qec", testhost.NspawnctlPath+` shell web -- /bin/sh -c "test -t 0 && test -t 1 && echo on-a-tty; exit 3"`, "/dev/null")
+		if r.Code != 3 || !strings.Contains(r.Stdout, "on-a-tty") {
+			t.Errorf("nspawnctl shell web -- sh -c '...; exit 3' on a terminal: want on-a-tty and exit 3, got %s", r)
+		}
+		r = h.Run(ctx, "script", "-qec", testhost.NspawnctlPath+" shell -u root web -- /bin/echo hi-via-machined", "/dev/null")
+		if r.Code != 0 || !strings.Contains(r.Stdout, "hi-via-machined") {
+			t.Errorf("nspawnctl shell -u root web -- /bin/echo on a terminal: want hi-via-machined and exit 0, got %s", r)
 		}
 	})
 }

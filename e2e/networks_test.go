@@ -390,6 +390,25 @@ func clientDHCPServer(t *testing.T, h *testhost.Host) func() {
 	return stop
 }
 
+// routedBothWays checks a machine's routed global address a (its /64
+// routed to the test host by the client): the client pings it and gets its
+// page, and the machine pings the client, not masqueraded (the client's
+// own address answers it).
+func routedBothWays(t *testing.T, ctx context.Context, h *testhost.Host, machine string, a netip.Prefix) {
+	t.Helper()
+	addr := a.Addr().String()
+	machineAddr(t, ctx, h, machine, netip.PrefixFrom(a.Addr(), 128))
+	if _, _, err := h.ClientExec(ctx, "ip", "-6", "route", "replace", a.Masked().String(), "via", testhost.HostIPv6, "dev", testhost.ClientLink); err != nil {
+		t.Fatal(err)
+	}
+	fromClient(t, ctx, h, "client ping "+addr, "busybox", "ping", "-c", "1", "-W", "2", addr)
+	out := fromClient(t, ctx, h, "client HTTP to "+addr, "curl", "-sS", "-g", "--fail", "--max-time", "3", "http://["+addr+"]/")
+	if !strings.Contains(out, "machine "+machine) {
+		t.Errorf("GET http://[%s]/ = %q", addr, out)
+	}
+	inMachine(t, ctx, h, machine, machine+" -> client", "busybox ping -c 1 -W 2 "+testhost.ClientIPv6)
+}
+
 // TestNetworkIPv6: a routed global prefix on a container link, reachable
 // from the client over a route; a ULA container reaching the host and,
 // masqueraded, the client; a container answered for by proxy NDP on the
@@ -444,17 +463,7 @@ machine "p6" {
 	createMachines(t, ctx, h, "ipv6", config, "g6", "u6", "p6")
 
 	timed(t, "global prefix, routed", func() {
-		machineAddr(t, ctx, h, "g6", netip.MustParsePrefix("2001:db8:7::2/128"))
-		if _, _, err := h.ClientExec(ctx, "ip", "-6", "route", "replace", "2001:db8:7::/64", "via", testhost.HostIPv6, "dev", testhost.ClientLink); err != nil {
-			t.Fatal(err)
-		}
-		fromClient(t, ctx, h, "client ping 2001:db8:7::2", "busybox", "ping", "-c", "1", "-W", "2", "2001:db8:7::2")
-		out := fromClient(t, ctx, h, "client HTTP to 2001:db8:7::2", "curl", "-sS", "-g", "--fail", "--max-time", "3", "http://[2001:db8:7::2]/")
-		if !strings.Contains(out, "machine g6") {
-			t.Errorf("GET http://[2001:db8:7::2]/ = %q", out)
-		}
-		// Not masqueraded: g6 sees the client's own address.
-		inMachine(t, ctx, h, "g6", "g6 -> client", "busybox ping -c 1 -W 2 "+testhost.ClientIPv6)
+		routedBothWays(t, ctx, h, "g6", netip.MustParsePrefix("2001:db8:7::2/64"))
 	})
 	timed(t, "ULA, masqueraded", func() {
 		a := machineAddr(t, ctx, h, "u6", ula)

@@ -17,6 +17,7 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/machine/state"
 	"github.com/nspawnctl/nspawnctl/nat"
+	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
 // Activation strategies: how a change reaches a running machine.
@@ -308,7 +309,8 @@ func effectOfPath(p string) string {
 	switch {
 	case strings.HasPrefix(p, render.NetworkDir+"/"):
 		return EffectReload
-	case strings.Contains(p, "machines.target.wants"):
+	case strings.Contains(p, "machines.target.wants"), strings.HasPrefix(p, networkd.ConfDropInDir+"/"):
+		// Global forwarding is switched on by the write itself (switchOnForwarding).
 		return EffectNone
 	}
 	return EffectRestart

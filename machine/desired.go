@@ -31,7 +31,11 @@ func (m *Manager) desired(ctx context.Context, r *resolve.Resolved, rm *resolve.
 	if err != nil {
 		return nil, err
 	}
-	ds := &desiredState{arts: arts}
+	fwd, err := m.forwardingArtifacts(ctx, r, rm)
+	if err != nil {
+		return nil, err
+	}
+	ds := &desiredState{arts: append(arts, fwd...)}
 	if rm.Nebula != nil {
 		nebulaArts, addr, err := m.nebulaArtifacts(ctx, r, rm, prev)
 		if err != nil {

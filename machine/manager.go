@@ -71,6 +71,10 @@ type Manager struct {
 	// Nebula finds the host's nebula and its version (nebula.FindBinary and
 	// DetectVersion when nil).
 	Nebula func(ctx context.Context) (string, nebula.Version, error)
+	// Systemd returns the host's systemd major version, which decides how
+	// global forwarding is turned on (networkd.GlobalForwardingSince); nil
+	// or an error renders for systemd 252.
+	Systemd func(ctx context.Context) (int, error)
 }
 
 func (m *Manager) host(p string) string { return filepath.Join(m.FSRoot, p) }
@@ -242,6 +246,9 @@ func (m *Manager) Create(ctx context.Context, r *resolve.Resolved, name string, 
 		if err := m.removeStale(&intent, written); err != nil {
 			return err
 		}
+	}
+	if err := m.switchOnForwarding(arts); err != nil {
+		return err
 	}
 	crashpoint.Hit("create: files written")
 	nm := render.NATMachine(r, rm)

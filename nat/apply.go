@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/userdata"
+	"golang.org/x/sys/unix"
 )
 
 // LinkConfig changes per-link settings in the namespace the Applier's
@@ -38,6 +40,11 @@ type Applier struct {
 	// Batches counts the batches sent, so tests can see that a no-op apply
 	// sends nothing.
 	Batches int
+	// creating is set while the batch being built creates a table.
+	creating bool
+	// beforeSend, when set, runs between reading the kernel and sending
+	// the batch: fault injection for tests (another writer in between).
+	beforeSend func()
 }
 
 func (a *Applier) warnf(format string, args ...any) {
@@ -70,15 +77,44 @@ func (a *Applier) Apply(machines []Machine) error {
 // names this machine are added or deleted. A machine without forwards is
 // removed.
 func (a *Applier) ApplyMachine(m Machine) error {
-	rs, kts, err := a.planWithInstalled(m)
+	err := a.retryRaced(func() error {
+		rs, kts, err := a.planWithInstalled(m)
+		if err != nil {
+			return err
+		}
+		return a.reconcile(rs, kts, linksNeedingLocalnet([]Machine{m}))
+	})
 	if err != nil {
-		return err
-	}
-	if err := a.reconcile(rs, kts, linksNeedingLocalnet([]Machine{m})); err != nil {
 		return err
 	}
 	a.dropShadowed(m.Forwards)
 	return nil
+}
+
+// errTableRaced says that a batch creating a table failed because the
+// table appeared after the kernel was read: systemd (networkd's
+// IPMasquerade=, nspawn's Port=) creates it when a machine's link comes up,
+// which is when a machine's start hook runs too.
+var errTableRaced = errors.New("the table was created by someone else meanwhile")
+
+// tableRaceAttempts bounds the re-reads after errTableRaced. One is enough
+// (the table exists from then on and is never created again), the rest
+// covers a flush ruleset in between.
+const tableRaceAttempts = 3
+
+// retryRaced runs one read-plan-send pass, and again from a fresh read of
+// the kernel when it lost the race to create a table. The batch that lost
+// changed nothing (it is atomic, and its table creation is exclusive), so
+// the next pass plans from the table as the other writer made it.
+func (a *Applier) retryRaced(pass func() error) error {
+	var err error
+	for i := 0; i < tableRaceAttempts; i++ {
+		if err = pass(); !errors.Is(err, errTableRaced) {
+			return err
+		}
+		a.warnf("%v; read it again", err)
+	}
+	return err
 }
 
 // dropShadowed removes the conntrack entries that would keep the forwards
@@ -118,11 +154,13 @@ func (a *Applier) Installed() (*Ruleset, error) {
 // ApplyRuleset makes the kernel match rs (as planned by Plan) and sets
 // route_localnet on the given links first.
 func (a *Applier) ApplyRuleset(rs *Ruleset, localnetLinks []string) error {
-	kts, err := a.read()
-	if err != nil {
-		return err
-	}
-	return a.reconcile(rs, kts, localnetLinks)
+	return a.retryRaced(func() error {
+		kts, err := a.read()
+		if err != nil {
+			return err
+		}
+		return a.reconcile(rs, kts, localnetLinks)
+	})
 }
 
 func (a *Applier) read() ([2]*kernelTable, error) {
@@ -173,6 +211,7 @@ func (a *Applier) send(rs *Ruleset, kts [2]*kernelTable, localnetLinks []string,
 	}
 	a.enableLocalnet(localnetLinks)
 	changed := false
+	a.creating = false
 	for _, fam := range Families {
 		c, err := planFam(fam)
 		if err != nil {
@@ -183,8 +222,14 @@ func (a *Applier) send(rs *Ruleset, kts [2]*kernelTable, localnetLinks []string,
 	if !changed {
 		return nil
 	}
+	if a.beforeSend != nil {
+		a.beforeSend()
+	}
 	a.Batches++
 	if err := a.Conn.Flush(); err != nil {
+		if a.creating && errors.Is(err, unix.EEXIST) {
+			err = fmt.Errorf("%w (%v)", errTableRaced, err)
+		}
 		return fmt.Errorf("apply %s in %s (one batch, nothing was changed): %w", what, TableName, err)
 	}
 	return nil
@@ -219,7 +264,11 @@ func (a *Applier) planFamily(fam Family, want *Table, k *kernelTable) (bool, err
 	case k.table == nil:
 		// systemd creates the table with NLM_F_EXCL and adopts whatever
 		// exists, so the table must get systemd's exact layout first.
-		a.Conn.AddTable(table)
+		// Exclusive here too: if systemd created it since the read, the
+		// whole batch fails (EEXIST) instead of adding systemd's rules to
+		// its chains a second time, and retryRaced reads again.
+		a.Conn.CreateTable(table)
+		a.creating = true
 		sets, err := a.addSets(table, systemdSets(fam), nil)
 		if err != nil {
 			return false, err

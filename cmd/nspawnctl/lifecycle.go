@@ -90,6 +90,7 @@ func (a *app) offlineManager(f *hostFlags) (*machine.Manager, error) {
 		Traffic: natTraffic{nat.NewStore(f.stateDir)},
 		Binary:  bin, MachineID: id,
 		HostPrefixes: hostPrefixes,
+		Systemd:      networkd.SystemdVersion,
 		LinkAddrs:    machine.NetlinkLinkAddrs,
 		Run:          host.ExecRun(a.stderr),
 		Progress:     a.terminal(),

@@ -7,12 +7,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"github.com/nspawnctl/nspawnctl/internal/host"
@@ -28,9 +26,11 @@ func newShellCmd(a *app) *cobra.Command {
 		Use:   "shell NAME [-- CMD ARGS...]",
 		Short: "Open a shell in a running machine, or run a command in it",
 		Long: `shell opens an interactive login shell in a running machine when standard input
-is a terminal (through systemd-machined, like machinectl shell). With a command and no
-terminal, the command runs in the machine's namespaces with its standard input and
-output connected to nspawnctl's, and nspawnctl exits with its exit code.`,
+is a terminal (through systemd-machined, like machinectl shell). A command runs in the
+machine's namespaces, on a new terminal when standard input is one and with nspawnctl's
+standard input and output otherwise, and nspawnctl exits with its exit code (128+N when
+signal N killed it). With --uid, a command on a terminal goes through machined, which
+reports no exit code.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, argv := args[0], args[1:]
@@ -49,6 +49,15 @@ output connected to nspawnctl's, and nspawnctl exits with its exit code.`,
 			}
 			in, isFile := a.stdin.(*os.File)
 			if isFile && term.IsTerminal(int(in.Fd())) {
+				if len(argv) > 0 && user == "" {
+					// A command: on a terminal of nspawnctl's own, so that
+					// its exit code comes back (machined's gives none).
+					c, what := nsenterCmd(ctx, info.Leader, argv)
+					if t := os.Getenv("TERM"); t != "" {
+						c.Env = append(c.Env, "TERM="+t)
+					}
+					return runOnPTY(c, in, a.stdout, what)
+				}
 				return a.ptyShell(ctx, m, name, user, argv, in)
 			}
 			return a.execIn(ctx, info.Leader, argv)
@@ -59,29 +68,23 @@ output connected to nspawnctl's, and nspawnctl exits with its exit code.`,
 	return cmd
 }
 
-// execIn runs argv in every namespace of the machine whose init is leader.
-func (a *app) execIn(ctx context.Context, leader uint32, argv []string) error {
+// nsenterCmd runs argv (default /bin/sh) in every namespace of the machine
+// whose init is leader, with a clean environment.
+func nsenterCmd(ctx context.Context, leader uint32, argv []string) (*exec.Cmd, string) {
 	if len(argv) == 0 {
 		argv = []string{"/bin/sh"}
 	}
 	args := append([]string{"--target", strconv.FormatUint(uint64(leader), 10), "--all", "--"}, argv...)
 	c := exec.CommandContext(ctx, "nsenter", args...)
-	c.Stdin, c.Stdout, c.Stderr = a.stdin, a.stdout, a.stderr
 	c.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
-	if err := c.Run(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			// nsenter re-raises the signal its child died of, so a signal
-			// shows as nsenter's own death; report it as a shell does.
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				sig := ws.Signal()
-				return withCode(128+int(sig), fmt.Errorf("%s in machine was killed by signal %d (%s)", argv[0], int(sig), unix.SignalName(sig)))
-			}
-			return withCode(ee.ExitCode(), errors.New(""))
-		}
-		return fmt.Errorf("running %s in the machine: %w", argv[0], err)
-	}
-	return nil
+	return c, argv[0]
+}
+
+// execIn runs argv in the machine with nspawnctl's standard streams.
+func (a *app) execIn(ctx context.Context, leader uint32, argv []string) error {
+	c, what := nsenterCmd(ctx, leader, argv)
+	c.Stdin, c.Stdout, c.Stderr = a.stdin, a.stdout, a.stderr
+	return exitResult(what, c.Run())
 }
 
 // ptyShell relays the terminal to a PTY that machined opened in the machine.
@@ -104,22 +107,7 @@ func (a *app) ptyShell(ctx context.Context, m *machine.Manager, name, user strin
 		return fmt.Errorf("switching the terminal to raw mode: %w", err)
 	}
 	defer term.Restore(int(in.Fd()), old)
-	// Keep the remote window size in step with ours.
-	resize := func() {
-		if w, h, err := term.GetSize(int(in.Fd())); err == nil {
-			ws := &unixWinsize{Row: uint16(h), Col: uint16(w)}
-			_ = ws.set(pty)
-		}
-	}
-	resize()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGWINCH)
-	defer signal.Stop(sigs)
-	go func() {
-		for range sigs {
-			resize()
-		}
-	}()
+	defer followWindowSize(in, pty)()
 	go func() { _, _ = io.Copy(pty, in) }()
 	_, err = io.Copy(a.stdout, pty)
 	var pe *os.PathError

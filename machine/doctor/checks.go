@@ -3,10 +3,10 @@ package doctor
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
 // containerPrefixes are the host-side link prefixes systemd-nspawn uses:
@@ -22,17 +22,6 @@ func isContainerLink(name string) bool {
 	return false
 }
 
-// parseVersion returns the major version in a systemd version string such as
-// "252.39-1~deb12u1", "systemd 252 (252.39-1~deb12u1)" or "v256"; 0 if none.
-func parseVersion(s string) int {
-	m := regexp.MustCompile(`(?:^|systemd |v)(\d{3,})`).FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(m[1])
-	return n
-}
-
 // checkSystemd checks that systemd is the service manager (sd_booted) and
 // returns its major version (0 when unknown) for the feature checks.
 func checkSystemd(h HostView) (int, Check) {
@@ -40,7 +29,7 @@ func checkSystemd(h HostView) (int, Check) {
 	raw, verr := h.SystemdVersion()
 	ver := 0
 	if verr == nil {
-		ver = parseVersion(raw)
+		ver = networkd.ParseSystemdVersion(raw)
 	}
 	booted, _ := h.Glob("/run/systemd/system")
 	if len(booted) == 0 {
@@ -339,29 +328,40 @@ func appendMissing(list, missing []string) []string {
 }
 
 // checkForwarding checks IPv4 and IPv6 forwarding, which routing the
-// containers' traffic (and the port forwards' DNAT) needs.
-func checkForwarding(h HostView) []Check {
-	type fam struct{ id, key, dotted string }
+// containers' traffic (and the port forwards' DNAT) needs. ver is systemd's
+// major version (0: unknown): from 256 on networkd sets the global switch
+// only from networkd.conf or for a family a link masquerades.
+func checkForwarding(h HostView, ver int) []Check {
+	type fam struct{ id, family string }
 	var out []Check
-	for _, f := range []fam{
-		{"forwarding-ipv4", "net/ipv4/ip_forward", "net.ipv4.ip_forward"},
-		{"forwarding-ipv6", "net/ipv6/conf/all/forwarding", "net.ipv6.conf.all.forwarding"},
-	} {
+	for _, f := range []fam{{"forwarding-ipv4", networkd.IPv4}, {"forwarding-ipv6", networkd.IPv6}} {
+		key := networkd.ForwardingSysctl(f.family)
+		dotted := strings.ReplaceAll(key, "/", ".")
 		c := Check{ID: f.id}
-		v, err := h.Sysctl(f.key)
+		v, err := h.Sysctl(key)
 		switch {
 		case err != nil:
-			out = append(out, skip(c, "cannot read "+f.dotted+" (IPv6 disabled?)", err))
+			out = append(out, skip(c, "cannot read "+dotted+" (IPv6 disabled?)", err))
 			continue
 		case v == "1":
-			c.Status, c.Summary = StatusOK, f.dotted+" = 1"
+			c.Status, c.Summary = StatusOK, dotted+" = 1"
 		default:
-			c.Status, c.Summary = StatusFail, f.dotted+" = "+v+": containers cannot reach beyond the host and port forwards do not work"
+			c.Status, c.Summary = StatusFail, dotted+" = "+v+": containers cannot reach beyond the host and port forwards do not work"
 			c.Detail = "systemd-networkd turns forwarding on when it configures a link with IPMasquerade=, so something turned it off again or networkd has not configured a container link yet."
-			if src := sysctlSources(h, f.dotted); len(src) > 0 {
+			c.Remedy = "set " + dotted + " = 1 in /etc/sysctl.d/90-nspawnctl.conf (and remove other settings of it), then sysctl --system"
+			if ver >= networkd.GlobalForwardingSince {
+				dropIn := networkd.ForwardingDropInPath(f.family)
+				c.Detail = fmt.Sprintf("systemd %d sets global forwarding only from networkd.conf, or for a family a link's IPMasquerade= names; it ignores IPForward= in .network files. "+
+					"nspawnctl writes %s for machines whose masquerade leaves %s out, and sets %s when it creates them.", ver, dropIn, f.family, dotted)
+				if m, _ := h.Glob(dropIn); len(m) > 0 {
+					c.Remedy = "restart systemd-networkd (it reads " + dropIn + " only when it starts), or sysctl -w " + dotted + "=1"
+				} else {
+					c.Remedy = "put [Network] " + map[string]string{networkd.IPv4: "IPv4", networkd.IPv6: "IPv6"}[f.family] + "Forwarding=yes into a drop-in in " + networkd.ConfDropInDir + "/ and restart systemd-networkd, or " + c.Remedy
+				}
+			}
+			if src := sysctlSources(h, dotted); len(src) > 0 {
 				c.Detail += "\nSet to a value other than 1 in: " + strings.Join(src, ", ")
 			}
-			c.Remedy = "set " + f.dotted + " = 1 in /etc/sysctl.d/90-nspawnctl.conf (and remove other settings of it), then sysctl --system"
 		}
 		out = append(out, c)
 	}

@@ -95,7 +95,7 @@ func Run(h HostView, opts Options) Report {
 	add(checkNetworkd(h))
 	add(checkNetworkdLinks(h))
 	add(checkOtherManagers(h))
-	add(checkForwarding(h)...)
+	add(checkForwarding(h, ver)...)
 	add(checkFirewall(h, usesMDNS(opts.Config)))
 	add(checkNSS(h))
 	add(checkNftablesFlush(h))

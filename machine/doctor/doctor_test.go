@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/internal/golden"
@@ -402,20 +403,39 @@ func TestNftablesFlushVariants(t *testing.T) {
 	}
 }
 
-func TestParseVersion(t *testing.T) {
-	for in, want := range map[string]int{
-		"252.39-1~deb12u1":               252,
-		"systemd 252 (252.39-1~deb12u1)": 252,
-		"v256":                           256,
-		"257.9":                          257,
-		"":                               0,
-		"unknown":                        0,
-	} {
-		if got := parseVersion(in); got != want {
-			t.Errorf("parseVersion(%q) = %d, want %d", in, got, want)
-		}
-	}
+func TestKernelOlder(t *testing.T) {
 	if !kernelOlder("5.4.0-150-generic", "5.8") || kernelOlder("5.10.0", "5.8") || kernelOlder("6.1.0-18-amd64", "5.8") {
 		t.Error("kernelOlder compares wrongly")
+	}
+}
+
+// On systemd 256 and later a forwarding switch that is off points at
+// networkd.conf: restart networkd when nspawnctl's drop-in is there, write
+// one when it is not; 252 keeps the sysctl remedy.
+func TestForwardingRemedyBySystemdVersion(t *testing.T) {
+	byID := func(cs []Check) map[string]Check {
+		out := map[string]Check{}
+		for _, c := range cs {
+			out[c.ID] = c
+		}
+		return out
+	}
+	h := healthyHost(t)
+	h.sysctls["net/ipv6/conf/all/forwarding"] = "0"
+	old := byID(checkForwarding(h, 252))["forwarding-ipv6"]
+	if old.Status != StatusFail || strings.Contains(old.Remedy, "networkd.conf") {
+		t.Errorf("252: %s, remedy %q", old.Status, old.Remedy)
+	}
+	c := byID(checkForwarding(h, 257))["forwarding-ipv6"]
+	if c.Status != StatusFail || !strings.Contains(c.Remedy, "IPv6Forwarding=yes") || !strings.Contains(c.Detail, "ignores IPForward=") {
+		t.Errorf("257 without the drop-in: %s, detail %q, remedy %q", c.Status, c.Detail, c.Remedy)
+	}
+	h.files["/etc/systemd/networkd.conf.d/nspawnctl-ipv6-forwarding.conf"] = "[Network]\nIPv6Forwarding=yes\n"
+	c = byID(checkForwarding(h, 262))["forwarding-ipv6"]
+	if !strings.HasPrefix(c.Remedy, "restart systemd-networkd") {
+		t.Errorf("262 with the drop-in: remedy %q, want a networkd restart", c.Remedy)
+	}
+	if v4 := byID(checkForwarding(h, 262))["forwarding-ipv4"]; v4.Status != StatusOK {
+		t.Errorf("forwarding-ipv4 = %s with ip_forward = 1", v4.Status)
 	}
 }

@@ -101,7 +101,7 @@ func TestSystemHelper(t *testing.T) {
 		p.UnitErr = err.Error()
 	}
 	p.Firewall = checkFirewall(s, false)
-	p.Forwarding = checkForwarding(s)
+	p.Forwarding = checkForwarding(s, 0)
 	p.Report = Run(s, Options{})
 	b, _ := json.Marshal(p)
 	os.Stdout.Write(append(b, '\n'))
