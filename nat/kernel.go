@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -165,14 +164,9 @@ func readStructure(conn *nftables.Conn, fam Family) (*kernelTable, error) {
 		if !strings.HasPrefix(c.Name, "nspawnctl") {
 			continue
 		}
-		rules, err := conn.GetRules(k.table, c)
+		comments, err := ruleComments(conn.NetNS, fam, c.Name)
 		if err != nil {
 			return nil, fmt.Errorf("list the rules of chain %s in %s %s: %w", c.Name, fam, TableName, err)
-		}
-		comments := []string{}
-		for _, r := range rules {
-			s, _ := userdata.GetString(r.UserData, userdata.TypeComment)
-			comments = append(comments, s)
 		}
 		k.ruleComments[c.Name] = comments
 	}
@@ -252,7 +246,7 @@ func encodeElement(kind SetKind, e Element) nftables.SetElement {
 		el.Key = ifname(e.Link)
 	case SetSameLink:
 		el.Key = append(ifname(e.Link), ifname(e.Link)...)
-	case SetLocalhost:
+	case SetLocalhost, SetTargets:
 		el.Key = e.Addr.AsSlice()
 	case SetMasq:
 		el.Key = append(ifname(e.Link), e.Src.Masked().Addr().AsSlice()...)
@@ -287,7 +281,7 @@ func decodeElement(fam Family, kind SetKind, el nftables.SetElement) (Element, e
 	if e.Machine == "" {
 		return e, fmt.Errorf("element %x has no owner comment", el.Key)
 	}
-	need := map[SetKind]int{SetDNATAny: 8, SetDNATAddr: 8 + n, SetDNATSrc: 8 + 2*n, SetHairpin: 16 + n, SetLocalhost: n, SetMasq: 16 + n,
+	need := map[SetKind]int{SetDNATAny: 8, SetDNATAddr: 8 + n, SetDNATSrc: 8 + 2*n, SetHairpin: 16 + n, SetLocalhost: n, SetTargets: n, SetMasq: 16 + n,
 		SetMachines: 16 + n, SetPrivate: 16 + n, SetIsolated: 16 + n, SetCounts: 8 + n,
 		SetLinks: 16, SetProtectedLinks: 16, SetIsolatedLinks: 16, SetSameLink: 32}[kind]
 	if len(el.Key) != need {
@@ -321,7 +315,7 @@ func decodeElement(fam Family, kind SetKind, el nftables.SetElement) (Element, e
 		e.Proto, e.Addr, e.Port = el.Key[0], addr(el.Key[4:4+n]), binary.BigEndian.Uint16(el.Key[4+n:])
 	case SetLinks, SetProtectedLinks, SetIsolatedLinks, SetSameLink:
 		e.Link = strings.TrimRight(string(el.Key[:16]), "\x00")
-	case SetLocalhost:
+	case SetLocalhost, SetTargets:
 		e.Addr = addr(el.Key)
 	case SetMasq:
 		if len(el.KeyEnd) != need {

@@ -50,6 +50,8 @@ type ruleDef struct {
 const (
 	prioDstNAT = -99 // NF_IP_PRI_NAT_DST + 1
 	prioSrcNAT = 101 // NF_IP_PRI_NAT_SRC + 1
+	// prioForwardSNAT is NF_IP_PRI_NAT_SRC itself: see chainForwardSNAT.
+	prioForwardSNAT = 100
 )
 
 // Hook lines as nft 1.0.6 prints them; it names the priority relative to
@@ -58,6 +60,7 @@ const (
 	hookPrerouting  = "type nat hook prerouting priority dstnat + 1; policy accept;"
 	hookOutput      = "type nat hook output priority -99; policy accept;"
 	hookPostrouting = "type nat hook postrouting priority srcnat + 1; policy accept;"
+	hookForwardSNAT = "type nat hook postrouting priority srcnat; policy accept;"
 )
 
 // famInfo holds what differs between the ip and ip6 tables.
@@ -186,6 +189,14 @@ const (
 	chainPrerouting  = "nspawnctl_prerouting"
 	chainOutput      = "nspawnctl_output"
 	chainPostrouting = "nspawnctl_postrouting"
+	// chainForwardSNAT gives connections from this host's machines to its
+	// forwards the forward's host address as their source (hairpin). It
+	// runs at srcnat, before systemd's masquerade (srcnat + 1): the kernel
+	// NATs a connection's source once, in the first chain that does, and
+	// networkd's masq_saddr would give it the target link's ve- address,
+	// which a peer may hand on to other hosts (Nebula) where it means
+	// nothing.
+	chainForwardSNAT = "nspawnctl_forward_snat"
 )
 
 // ourSets returns nspawnctl's sets of the family in creation order.
@@ -205,6 +216,8 @@ func ourSets(fam Family) []setDef {
 			comment: "nspawnctl: machine links and targets to masquerade hairpin connections on", key: []nftables.SetDatatype{nftables.TypeIFName, a}},
 		SetLocalhost: {keyText: a.Name,
 			comment: "nspawnctl: targets reachable from the host's 127.0.0.0/8", key: []nftables.SetDatatype{a}},
+		SetTargets: {keyText: a.Name,
+			comment: "nspawnctl: forward targets, reached only through their own link", key: []nftables.SetDatatype{a}},
 		SetMasq: masqSetDef(f),
 	}
 	for k, d := range protectSetDefs(f) {
@@ -258,14 +271,7 @@ func ourChains(fam Family) []chainDef {
 	} else {
 		notLoopback = []expr.Any{loadNet(f.daddrOff, 16, 1), &expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: f.loopback}}
 	}
-	post := []ruleDef{{
-		text:    "ct status dnat iifname . " + kw + " daddr @nspawnctl_hairpin masquerade",
-		comment: "nspawnctl: hairpin: a forward used from the target's own link",
-		exprs: func(sets func(string) *nftables.Set) []expr.Any {
-			s := sets(SetHairpin.Name())
-			return append(ctDNAT(), &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1}, loadNet(f.daddrOff, f.addrLen, 2),
-				&expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID}, &expr.Masq{})
-		}}}
+	var post []ruleDef
 	if fam == IPv4 {
 		post = append(post, ruleDef{
 			text:    "ct status dnat ip saddr 127.0.0.0/8 ip daddr @nspawnctl_localhost masquerade",
@@ -299,6 +305,36 @@ func ourChains(fam Family) []chainDef {
 			}}}},
 		{name: chainOutput, hook: nftables.ChainHookOutput, hookText: hookOutput, prio: prioDstNAT, rules: []ruleDef{{
 			text: outText, comment: "nspawnctl: forwards used from the host itself", exprs: outExprs}}},
+		{name: chainForwardSNAT, hook: nftables.ChainHookPostrouting, hookText: hookForwardSNAT, prio: prioForwardSNAT, rules: []ruleDef{{
+			text:    "ct status dnat iifname @nspawnctl_links oifname . " + kw + " daddr @nspawnctl_hairpin snat to ct original " + kw + " daddr",
+			comment: "nspawnctl: a forward used from a machine of this host: from the forward's host address",
+			exprs: func(sets func(string) *nftables.Set) []expr.Any {
+				l, hp := sets(SetLinks.Name()), sets(SetHairpin.Name())
+				e := append(ctDNAT(), &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1}, &expr.Lookup{SourceRegister: 1, SetName: l.Name, SetID: l.ID},
+					&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1}, loadNet(f.daddrOff, f.addrLen, 2), &expr.Lookup{SourceRegister: 1, SetName: hp.Name, SetID: hp.ID})
+				return append(e,
+					origDstSNAT(f)...)
+			}}, {
+			text:    "ct status dnat iifname . " + kw + " daddr @nspawnctl_hairpin snat to ct original " + kw + " daddr",
+			comment: "nspawnctl: hairpin: a forward used from the target's own link",
+			// Also for links without machine records (bridges, whose
+			// machines have no addresses of nspawnctl's): the target would
+			// answer the client directly, which drops the answer.
+			exprs: func(sets func(string) *nftables.Set) []expr.Any {
+				hp := sets(SetHairpin.Name())
+				e := append(ctDNAT(), &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1}, loadNet(f.daddrOff, f.addrLen, 2),
+					&expr.Lookup{SourceRegister: 1, SetName: hp.Name, SetID: hp.ID})
+				return append(e, origDstSNAT(f)...)
+			}}}},
 		{name: chainPostrouting, hook: nftables.ChainHookPostrouting, hookText: hookPostrouting, prio: prioSrcNAT, rules: post},
 	}, protectChains(fam)...)
+}
+
+// origDstSNAT is "snat to ct original daddr": the connection's source
+// becomes the host address the client sent it to, the forward's own.
+// (The direction is sent as a u32 by google/nftables; the kernel reads its
+// first byte, 0 = original, so only the original direction can be written.)
+func origDstSNAT(f famInfo) []expr.Any {
+	return []expr.Any{&expr.Ct{Register: 1, Key: expr.CtKeyDST, Direction: 0},
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: f.nfproto, RegAddrMin: 1, RegAddrMax: 1}}
 }

@@ -66,6 +66,7 @@ const (
 	CommentLoopbackSrc  = "nspawnctl: loopback source from outside lo"
 	CommentIsolatedFrom = "nspawnctl: isolation: new connection from an isolated machine to another link"
 	CommentIsolatedTo   = "nspawnctl: isolation: new connection to an isolated machine from another link"
+	CommentLinkDown     = "nspawnctl: forwarded packet for a machine whose link is not up"
 	CommentUnpublished  = "nspawnctl: new connection from outside the host to a private machine address, not through a forward"
 )
 
@@ -159,6 +160,18 @@ func protectChains(fam Family) []chainDef {
 	}
 	counterDrop := []expr.Any{&expr.Counter{}, dropVerdict}
 	forward := []ruleDef{
+		// First, before anything returns: a forwarded packet whose target's
+		// link is not up (the container is starting, or networkd is
+		// reconfiguring it) has no route but the default one and would leave
+		// through the uplink with the target's private address.
+		{text: "ct status dnat ct direction original " + kw + " daddr @nspawnctl_targets oifname . " + kw + " daddr != @nspawnctl_hairpin counter packets 0 bytes 0 drop",
+			comment: CommentLinkDown,
+			exprs: func(sets func(string) *nftables.Set) []expr.Any {
+				tg, hp := set(sets, SetTargets), set(sets, SetHairpin)
+				return cat(ctDNAT(), ctDirection(0), []expr.Any{loadNet(f.daddrOff, f.addrLen, 1), &expr.Lookup{SourceRegister: 1, SetName: tg.Name, SetID: tg.ID},
+					&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1}, loadNet(f.daddrOff, f.addrLen, 2),
+					&expr.Lookup{SourceRegister: 1, SetName: hp.Name, SetID: hp.ID, Invert: true}}, counterDrop)
+			}},
 		{text: "ct state established,related return", comment: "nspawnctl: connections already allowed",
 			exprs: func(func(string) *nftables.Set) []expr.Any {
 				return []expr.Any{&expr.Ct{Register: 1, Key: expr.CtKeySTATE},

@@ -283,7 +283,7 @@ func TestIsolation(t *testing.T) {
 		{"isolated web to db directly", "client", "", "tcp", "10.0.0.18:5432", ""},
 		{"isolated web to db from an address it gave itself", "client", "10.0.0.9", "tcp", "10.0.0.18:5432", ""},
 		{"db to another address of isolated web", "ctr", "", "tcp", "10.0.0.9:80", ""},
-		{"db to isolated web through its forward", "ctr", "", "tcp", "203.0.113.2:8080", "80 10.0.0.18"},
+		{"db to isolated web through its forward", "ctr", "", "tcp", "203.0.113.2:8080", "80 203.0.113.2"},
 	})
 	runProbes(t, tp, trafficProbes)
 	c, err := a.Counters()

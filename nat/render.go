@@ -97,7 +97,7 @@ func renderSet(s setDef, elems []Element, fam Family, kind SetKind) string {
 			if i > 0 {
 				// nft's calculate_delim: two plain IPv4 addresses per line,
 				// one element per line for concatenations.
-				if kind == SetLocalhost && i%2 == 1 {
+				if (kind == SetLocalhost || kind == SetTargets) && i%2 == 1 {
 					b.WriteString(", ")
 				} else {
 					b.WriteString(",\n\t\t\t     ")
@@ -176,7 +176,7 @@ func sortedForListing(kind SetKind, elems []Element) []Element {
 	out := slices.Clone(elems)
 	slices.SortStableFunc(out, func(a, b Element) int {
 		ka, kb := msortKey(kind, a), msortKey(kind, b)
-		if kind == SetLocalhost {
+		if kind == SetLocalhost || kind == SetTargets {
 			return bytes.Compare(ka, kb) // big-endian address: numeric order
 		}
 		slices.Reverse(ka)

@@ -61,6 +61,11 @@ const (
 	// SetLocalhost holds the IPv4 targets reachable from the host's
 	// 127.0.0.0/8; those connections are masqueraded (ip table only).
 	SetLocalhost
+	// SetTargets holds every forward's target address: a forwarded packet
+	// for one that does not leave through the target's link (its link is
+	// not up yet, so the route is the default one) is dropped instead of
+	// leaking out of the uplink (protect.go).
+	SetTargets
 	// SetMasq holds link . prefix: outbound connections from a machine's
 	// network arriving on its link are masqueraded (masquerade.go).
 	SetMasq
@@ -90,12 +95,12 @@ const (
 )
 
 // setKinds lists the kinds in creation (and so listing) order.
-var setKinds = []SetKind{SetDNATAny, SetDNATAddr, SetDNATSrc, SetHairpin, SetLocalhost, SetMasq,
+var setKinds = []SetKind{SetDNATAny, SetDNATAddr, SetDNATSrc, SetHairpin, SetLocalhost, SetTargets, SetMasq,
 	SetMachines, SetPrivate, SetIsolated, SetCounts, SetLinks, SetProtectedLinks, SetIsolatedLinks, SetSameLink}
 
 // Name returns the nft name of the set or map.
 func (k SetKind) Name() string {
-	return [...]string{"nspawnctl_dnat_any", "nspawnctl_dnat_addr", "nspawnctl_dnat_src", "nspawnctl_hairpin", "nspawnctl_localhost", "nspawnctl_masq",
+	return [...]string{"nspawnctl_dnat_any", "nspawnctl_dnat_addr", "nspawnctl_dnat_src", "nspawnctl_hairpin", "nspawnctl_localhost", "nspawnctl_targets", "nspawnctl_masq",
 		"nspawnctl_machines", "nspawnctl_private", "nspawnctl_isolated", "nspawnctl_counts",
 		"nspawnctl_links", "nspawnctl_protected_links", "nspawnctl_isolated_links", "nspawnctl_same_link"}[k]
 }
@@ -112,7 +117,7 @@ type Element struct {
 	Dst     netip.Prefix // SetDNATAddr: the host address (full length); SetDNATSrc: the host address or /0 for any
 	Src     netip.Prefix // SetDNATSrc: allowed source prefix; SetMasq: the network masqueraded
 	Link    string       // SetHairpin, SetMasq, SetMachines, SetPrivate, SetIsolated, the link sets: the machine's link
-	Addr    netip.Addr   // SetHairpin, SetLocalhost, SetCounts: the target; SetMachines, SetPrivate, SetIsolated: the machine's address
+	Addr    netip.Addr   // SetHairpin, SetLocalhost, SetTargets, SetCounts: the target; SetMachines, SetPrivate, SetIsolated: the machine's address
 	ToAddr  netip.Addr   // DNAT maps: target address
 	ToPort  uint16       // DNAT maps: target port
 }
@@ -260,6 +265,7 @@ func addMachine(rs *Ruleset, m Machine) {
 		if !hairpin[f.Target] {
 			hairpin[f.Target] = true
 			t.Sets[SetHairpin] = append(t.Sets[SetHairpin], Element{Machine: m.Name, Link: m.Link, Addr: f.Target})
+			t.Sets[SetTargets] = append(t.Sets[SetTargets], Element{Machine: m.Name, Addr: f.Target})
 		}
 		// From the host's own 127.0.0.0/8 only wildcard forwards and forwards
 		// bound to a loopback address apply (see README.md "Localhost").

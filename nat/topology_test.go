@@ -247,9 +247,9 @@ var trafficProbes = []probe{
 	{"v4 from the host's localhost, udp", "host", "", "udp", "127.0.0.1:5353", "53 10.0.0.1"},
 	{"v4 bound to 127.0.0.1", "host", "", "tcp", "127.0.0.1:8082", "82 10.0.0.1"},
 	{"v4 bound to 127.0.0.1, not from outside", "client", "", "tcp", "203.0.113.2:8082", ""},
-	{"v4 hairpin via the outside address", "ctr", "", "tcp", "203.0.113.2:8080", "80 10.0.0.1"},
+	{"v4 hairpin via the outside address", "ctr", "", "tcp", "203.0.113.2:8080", "80 203.0.113.2"},
 	{"v4 hairpin via the link address", "ctr", "", "tcp", "10.0.0.1:8080", "80 10.0.0.1"},
-	{"v4 hairpin udp", "ctr", "", "udp", "203.0.113.2:5353", "53 10.0.0.1"},
+	{"v4 hairpin udp", "ctr", "", "udp", "203.0.113.2:5353", "53 203.0.113.2"},
 	{"v6 wildcard from outside", "client", "2001:db8::10", "tcp", "[2001:db8::2]:8080", "80 2001:db8::10"},
 	{"v6 wildcard udp", "client", "2001:db8::10", "udp", "[2001:db8::3]:5353", "53 2001:db8::10"},
 	{"v6 bound address", "client", "2001:db8::10", "tcp", "[2001:db8::2]:8081", "81 2001:db8::10"},
@@ -260,7 +260,7 @@ var trafficProbes = []probe{
 	{"v6 other source", "client", "2001:db8::11", "tcp", "[2001:db8::2]:2222", ""},
 	{"v6 from the host to a local address", "host", "", "tcp", "[2001:db8::2]:8080", "80 2001:db8::2"},
 	{"v6 from the host's ::1 (cannot work)", "host", "", "tcp", "[::1]:8080", ""},
-	{"v6 hairpin", "ctr", "", "tcp", "[2001:db8::2]:8080", "80 fd00::1"},
+	{"v6 hairpin", "ctr", "", "tcp", "[2001:db8::2]:8080", "80 2001:db8::2"},
 }
 
 func (tp *topology) ns(name string) netns.NsHandle {

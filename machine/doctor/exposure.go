@@ -39,8 +39,8 @@ func checkExposure(h HostView, opts Options) Check {
 		return skip(c, "cannot decode the nftables ruleset to check the protections", err)
 	}
 	want := map[string]map[string][]string{ // family -> chain -> rule comments
-		"ip":  {"nspawnctl_raw": {nat.CommentLoopbackDst, nat.CommentLoopbackSrc}, "nspawnctl_forward": {nat.CommentIsolatedFrom, nat.CommentIsolatedTo, nat.CommentUnpublished}},
-		"ip6": {"nspawnctl_forward": {nat.CommentIsolatedFrom, nat.CommentIsolatedTo, nat.CommentUnpublished}},
+		"ip":  {"nspawnctl_raw": {nat.CommentLoopbackDst, nat.CommentLoopbackSrc}, "nspawnctl_forward": {nat.CommentLinkDown, nat.CommentIsolatedFrom, nat.CommentIsolatedTo, nat.CommentUnpublished}},
+		"ip6": {"nspawnctl_forward": {nat.CommentLinkDown, nat.CommentIsolatedFrom, nat.CommentIsolatedTo, nat.CommentUnpublished}},
 	}
 	var problems, found []string
 	var drops uint64

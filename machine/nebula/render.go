@@ -180,6 +180,17 @@ func RenderConfig(in RenderInput) ([]byte, error) {
 		relay.set("use_relays", ybool(UseRelays(c)))
 		relay.set("relays", ylist(c.Relays))
 		root.set("relay", relay.n)
+		// A tunnel whose peer went away (its sidecar restarted, its direct
+		// path blocked) is only given up after nebula's dead-tunnel check:
+		// no answer to a test packet sent connection_alive_interval after
+		// the last inbound packet, within pending_deletion_interval. With
+		// nebula's 5 + 10 s a peer fell back to the relay after 29-38 s in
+		// TestNebulaMultiHost; 2 + 5 s keeps that recovery under 30 s. The
+		// cost is a test packet per tunnel that sends without hearing back.
+		timers := ymap()
+		timers.set("connection_alive_interval", yint(deadTunnelCheck))
+		timers.set("pending_deletion_interval", yint(deadTunnelWait))
+		root.set("timers", timers.n)
 	}
 
 	mtu := 1300

@@ -72,6 +72,15 @@ func LocalAllowList(cfg *Config) map[string]bool {
 	return map[string]bool{"0.0.0.0/0": false, "::/0": false}
 }
 
+// Nebula's dead-tunnel check for sidecars that use or are relays, in
+// seconds (timers.connection_alive_interval and
+// timers.pending_deletion_interval; nebula's defaults are 5 and 10): see
+// the renderer.
+const (
+	deadTunnelCheck = 2
+	deadTunnelWait  = 5
+)
+
 // UseRelays is relay.use_relays (nebula's default: true).
 func UseRelays(cfg *Config) bool { return cfg.UseRelays == nil || *cfg.UseRelays }
 
