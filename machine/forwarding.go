@@ -9,6 +9,8 @@ import (
 	"path"
 	"strings"
 
+	"github.com/nspawnctl/nspawnctl/machine/render"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -16,7 +18,7 @@ import (
 // host-side link needs although its masquerade does not turn it on: what
 // IPForward=yes in its (or its zone's or bridge's) .network file means on
 // systemd 252 (networkd.Forwarding).
-func forwardingFamilies(r *Resolved, rm *ResolvedMachine) []string {
+func forwardingFamilies(r *resolve.Resolved, rm *resolve.ResolvedMachine) []string {
 	switch {
 	case rm.Zone != "":
 		for _, z := range r.Zones {
@@ -56,18 +58,18 @@ func (m *Manager) systemdVersion(ctx context.Context) int {
 // forwarding for rm on systemd 256 and later; none on older systemd, whose
 // networkd does that from IPForward= in the .network file. Every machine
 // that needs a family records its drop-in, which goes with the last of them.
-func (m *Manager) forwardingArtifacts(ctx context.Context, r *Resolved, rm *ResolvedMachine) ([]Artifact, error) {
+func (m *Manager) forwardingArtifacts(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine) ([]render.Artifact, error) {
 	fams := forwardingFamilies(r, rm)
 	if len(fams) == 0 || m.systemdVersion(ctx) < networkd.GlobalForwardingSince {
 		return nil, nil
 	}
-	var out []Artifact
+	var out []render.Artifact
 	for _, f := range fams {
 		b, err := networkd.RenderForwardingDropIn(f)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Artifact{Path: networkd.ForwardingDropInPath(f), Content: b, Mode: 0o644, Owner: "machine/" + rm.Name})
+		out = append(out, render.Artifact{Path: networkd.ForwardingDropInPath(f), Content: b, Mode: 0o644, Owner: "machine/" + rm.Name})
 	}
 	return out, nil
 }
@@ -78,7 +80,7 @@ func (m *Manager) forwardingArtifacts(ctx context.Context, r *Resolved, rm *Reso
 // link of the host; so nspawnctl does at once what networkd does with the
 // drop-in at its next start (write all.forwarding, which the kernel copies
 // to every link and to the default for new ones).
-func (m *Manager) switchOnForwarding(arts []Artifact) error {
+func (m *Manager) switchOnForwarding(arts []render.Artifact) error {
 	for _, f := range []string{networkd.IPv4, networkd.IPv6} {
 		if !hasArtifact(arts, networkd.ForwardingDropInPath(f)) {
 			continue
@@ -100,7 +102,7 @@ func (m *Manager) switchOnForwarding(arts []Artifact) error {
 	return nil
 }
 
-func hasArtifact(arts []Artifact, p string) bool {
+func hasArtifact(arts []render.Artifact, p string) bool {
 	for _, a := range arts {
 		if a.Path == p {
 			return true

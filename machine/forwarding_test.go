@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nspawnctl/nspawnctl/machine/state"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -81,13 +82,13 @@ func TestForwardingDropInsFollowTheirMachines(t *testing.T) {
 	ctx := context.Background()
 	v4, v6 := networkd.ForwardingDropInPath(networkd.IPv4), networkd.ForwardingDropInPath(networkd.IPv6)
 
-	if err := m.Create(ctx, r, "plain", CreateOptions{Ownership: OwnerImperative}); err != nil {
+	if err := m.Create(ctx, r, "plain", CreateOptions{Ownership: state.OwnerImperative}); err != nil {
 		t.Fatal(err)
 	}
 	if m.exists(v4) || m.exists(v6) || m.sysctlValue(t, networkd.IPv6) != "0" {
 		t.Fatal("a machine masquerading both families brought a forwarding drop-in or changed a sysctl")
 	}
-	if err := m.Create(ctx, r, "r1", CreateOptions{Ownership: OwnerImperative}); err != nil {
+	if err := m.Create(ctx, r, "r1", CreateOptions{Ownership: state.OwnerImperative}); err != nil {
 		t.Fatal(err)
 	}
 	if !m.exists(v6) || m.exists(v4) {
@@ -96,7 +97,7 @@ func TestForwardingDropInsFollowTheirMachines(t *testing.T) {
 	if got := m.sysctlValue(t, networkd.IPv6); got != "1" {
 		t.Errorf("IPv6 forwarding = %s after create, want 1", got)
 	}
-	if err := m.Create(ctx, r, "r2", CreateOptions{Ownership: OwnerImperative}); err != nil {
+	if err := m.Create(ctx, r, "r2", CreateOptions{Ownership: state.OwnerImperative}); err != nil {
 		t.Fatal(err)
 	}
 	if !m.exists(v4) || m.sysctlValue(t, networkd.IPv4) != "1" {
@@ -121,7 +122,7 @@ func TestForwardingDropInsFollowTheirMachines(t *testing.T) {
 func TestForwardingOnSystemd252(t *testing.T) {
 	m := forwardingHost(t, 252)
 	r := resolveSource(t, routedConfig)
-	if err := m.Create(context.Background(), r, "r1", CreateOptions{Ownership: OwnerImperative}); err != nil {
+	if err := m.Create(context.Background(), r, "r1", CreateOptions{Ownership: state.OwnerImperative}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(m.host("/etc/systemd/network/20-ve-r1.network"))
