@@ -193,6 +193,10 @@ let
       amRelay = optional types.bool "Relay for peers that cannot reach each other directly.";
       useRelays = optional types.bool "Reach peers through their relays (default true).";
       relays = list "Overlay addresses of relays peers may use to reach this machine.";
+      address6 = optional types.str "IPv6 overlay address in CIDR form, when signing a version 2 certificate.";
+      certVersion = optional (types.enum [ 1 2 ]) "Certificate version to sign (2 needs nebula 1.10 or later on every host).";
+      duration = optional types.str "Lifetime of a signed certificate (a Go duration such as \"720h\").";
+      renewBefore = optional types.str "How long before expiry `nspawnctl nebula renew` re-signs (a Go duration).";
       inbound = mkOption { type = types.listOf (types.submodule nebulaRuleOptions); default = [ ]; description = "Inbound firewall rules."; };
       outbound = mkOption { type = types.listOf (types.submodule nebulaRuleOptions); default = [ ]; description = "Outbound firewall rules."; };
     };

@@ -174,6 +174,7 @@ let
         "network" "ca" "cert" "key" "caKey" "address" "pool" "groups" "lighthouses"
         "amLighthouse" "listenPort" "punchy" "device" "mtu"
         "advertiseAddrs" "amRelay" "useRelays" "relays"
+        "address6" "certVersion" "duration" "renewBefore"
       ];
       raw = [ "staticHostMap" ];
       rename.staticHostMap = "static_host_map";
