@@ -64,10 +64,36 @@ func newRootCmd(a *app) *cobra.Command {
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
+	// A root with a RunE reports an unknown verb itself, with exit code 2;
+	// cobra's own report of it is an ordinary error (exit code 1).
+	root.Args = cobra.ArbitraryArgs
+	root.SuggestionsMinimumDistance = 2
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		hint := ""
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf(" Did you mean %q?", s[0])
+		}
+		return withCode(exitUsage, fmt.Errorf("unknown command %q; run 'nspawnctl --help' for the list of commands.%s", args[0], hint))
+	}
 	for _, build := range commandBuilders {
-		root.AddCommand(build(a))
+		root.AddCommand(usageArgs(build(a)))
 	}
 	return root
+}
+
+// usageArgs makes a wrong number of arguments a usage error (exit code 2),
+// as a wrong flag is, for cmd and its subcommands.
+func usageArgs(cmd *cobra.Command) *cobra.Command {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error { return withCode(exitUsage, check(c, args)) }
+	}
+	for _, sub := range cmd.Commands() {
+		usageArgs(sub)
+	}
+	return cmd
 }
 
 // run executes the CLI and returns the process exit code.
