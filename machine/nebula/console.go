@@ -155,7 +155,7 @@ func QueryPeers(ctx context.Context, nsPath string, hostKey, clientKey []byte) (
 func dialInNetns(ctx context.Context, nsPath, addr string) (net.Conn, error) {
 	target, err := netns.GetFromPath(nsPath)
 	if err != nil {
-		return nil, fmt.Errorf("opening the network namespace %s: %w (is the machine and its sidecar running?)", nsPath, err)
+		return nil, fmt.Errorf("opening the network namespace %s: %w (are the machine and its sidecar running?)", nsPath, err)
 	}
 	defer target.Close()
 	type result struct {
