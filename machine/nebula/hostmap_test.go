@@ -1,6 +1,11 @@
 package nebula
 
 import (
+	"bytes"
+	"crypto/rand"
+	"io/fs"
+
+	"go.yaml.in/yaml/v3"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -60,5 +65,49 @@ func TestParseHostmapRejectsOtherOutput(t *testing.T) {
 	peers, err := ParseHostmap([]byte("[]\n"))
 	if err != nil || len(peers) != 0 {
 		t.Errorf("empty hostmap: %v %v", peers, err)
+	}
+}
+
+// The console a config turns on listens only on loopback, reads its host
+// key from the unit's credentials, and admits the one client key, which is
+// kept across applies.
+func TestConsoleSection(t *testing.T) {
+	read := func(string) ([]byte, error) { return nil, fs.ErrNotExist }
+	k, err := consoleKeys("m", read, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := RenderConfig(RenderInput{Machine: "m", Config: &Config{Network: "n"}, CA: fakeCA, Cert: fakeCert, Key: fakeKey, Console: &k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conf struct {
+		SSHD struct {
+			Enabled bool
+			Listen  string
+			HostKey string `yaml:"host_key"`
+			Users   []struct {
+				User string
+				Keys []string
+			} `yaml:"authorized_users"`
+		}
+	}
+	if err := yaml.Unmarshal(b, &conf); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := authorizedKey(k.Client)
+	s := conf.SSHD
+	if !s.Enabled || s.Listen != "127.0.0.1:4241" || s.HostKey != "/run/credentials/nspawnctl-nebula@m.service/console_host.key" ||
+		len(s.Users) != 1 || s.Users[0].User != ConsoleUser || len(s.Users[0].Keys) != 1 || s.Users[0].Keys[0] != pub {
+		t.Errorf("sshd section: %+v", s)
+	}
+	again, err := consoleKeys("m", func(p string) ([]byte, error) {
+		if p == ConsoleHostKeyPath("m") {
+			return k.Host, nil
+		}
+		return k.Client, nil
+	}, rand.Reader)
+	if err != nil || !bytes.Equal(again.Host, k.Host) || !bytes.Equal(again.Client, k.Client) {
+		t.Errorf("keys not kept across applies (%v)", err)
 	}
 }
