@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -248,23 +249,25 @@ type nebulaStatus struct {
 	Device    string    `json:"device,omitempty"`
 	LinkState string    `json:"link_state,omitempty"`
 	LinkAddrs []string  `json:"link_addresses,omitempty"`
-	Peers     string    `json:"peers"`
+	// Peers are the sidecar's tunnels, from nebula's console; PeersNote
+	// says why there are none to show when the console did not answer.
+	Peers     []nebula.Peer `json:"peers"`
+	PeersNote string        `json:"peers_note,omitempty"`
 }
 
 func newNebulaStatusCmd(a *app) *cobra.Command {
 	var paths nebulaPaths
 	var asJSON bool
 	var timeout time.Duration
-	var binary string
 	cmd := &cobra.Command{
 		Use:   "status NAME [--json]",
-		Short: "Show machine NAME's overlay address, certificate expiry, sidecar and tun device",
+		Short: "Show machine NAME's overlay address, certificate expiry, sidecar, tun device and peers",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			st := nebulaStatus{Machine: name, Sidecar: "unknown", Peers: nebulaPeersNote(ctx, name, binary)}
+			st := nebulaStatus{Machine: name, Sidecar: "unknown", Peers: []nebula.Peer{}}
 			crt, err := os.ReadFile(paths.cert(name))
 			if errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("machine %s has no nebula sidecar (%s is missing); give it a nebula block and apply", name, paths.cert(name))
@@ -296,35 +299,62 @@ func newNebulaStatusCmd(a *app) *cobra.Command {
 			if st.Device != "" {
 				st.LinkState, st.LinkAddrs = linkIn(paths.netns(name), st.Device)
 			}
+			if peers, err := queryPeers(ctx, &paths, name); err != nil {
+				st.PeersNote = nebula.PeersNote(name, err)
+			} else {
+				st.Peers = peers
+			}
 			if asJSON {
 				return a.writeJSON(st)
 			}
 			left := time.Until(st.Expires).Round(time.Hour)
 			fmt.Fprintf(a.stdout, "machine:     %s\nsidecar:     %s\naddress:     %s\ngroups:      %s\ncertificate: issued by %s, expires %s (in %s)\n",
 				st.Machine, st.Sidecar, st.Address, strings.Join(st.Groups, ", "), st.Issuer, st.Expires.UTC().Format(time.RFC3339), left)
-			fmt.Fprintf(a.stdout, "device:      %s %s %s\npeers:       %s\n", dash(st.Device), dash(st.LinkState), strings.Join(st.LinkAddrs, " "), st.Peers)
+			fmt.Fprintf(a.stdout, "device:      %s %s %s\n", dash(st.Device), dash(st.LinkState), strings.Join(st.LinkAddrs, " "))
+			writePeers(a.stdout, st)
 			return nil
 		},
 	}
 	paths.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for systemd")
-	cmd.Flags().StringVar(&binary, "nebula", "", "the nebula binary the sidecar runs (default: nebula on PATH)")
 	return cmd
 }
 
-// nebulaPeersNote says why no peer list is shown, naming the nebula release
-// that runs the sidecar (binary, or the one on PATH).
-func nebulaPeersNote(ctx context.Context, machine, binary string) string {
-	var err error
-	if binary == "" {
-		binary, err = nebula.FindBinary()
+// queryPeers reads machine's hostmap from its sidecar's console with the
+// keys apply wrote next to its config.
+func queryPeers(ctx context.Context, paths *nebulaPaths, name string) ([]nebula.Peer, error) {
+	dir := filepath.Join(paths.configRoot, name)
+	hostKey, err := os.ReadFile(filepath.Join(dir, nebula.ConsoleCredential))
+	if err != nil {
+		return nil, fmt.Errorf("no console key (%w): apply the configuration again with this nspawnctl and restart the machine's sidecar", err)
 	}
-	var v nebula.Version
-	if err == nil {
-		v, err = nebula.DetectVersion(ctx, binary)
+	clientKey, err := os.ReadFile(filepath.Join(dir, "console.key"))
+	if err != nil {
+		return nil, fmt.Errorf("no console key (%w): apply the configuration again with this nspawnctl and restart the machine's sidecar", err)
 	}
-	return nebula.PeersNote(machine, v, err)
+	return nebula.QueryPeers(ctx, paths.netns(name), hostKey, clientKey)
+}
+
+// writePeers prints one line per peer: overlay address, name, the underlay
+// address in use (or the relay), and the message counter.
+func writePeers(w io.Writer, st nebulaStatus) {
+	if st.PeersNote != "" {
+		fmt.Fprintf(w, "peers:       %s\n", st.PeersNote)
+		return
+	}
+	if len(st.Peers) == 0 {
+		fmt.Fprintln(w, "peers:       none (no tunnel yet; nebula opens one on the first packet to a peer)")
+		return
+	}
+	fmt.Fprintln(w, "peers:       (handshake times are not reported by nebula's console)")
+	for _, p := range st.Peers {
+		via := p.Remote
+		if via == "" && len(p.Relays) > 0 {
+			via = "relay " + strings.Join(p.Relays, ",")
+		}
+		fmt.Fprintf(w, "  %-18s %-16s via %-24s groups %s, %d messages\n", strings.Join(p.Addresses, ","), p.Name, dash(via), dash(strings.Join(p.Groups, ",")), p.Messages)
+	}
 }
 
 // deviceFromConfig finds tun.dev in a config nspawnctl rendered (one JSON

@@ -134,7 +134,11 @@ func Artifacts(req Request) (*Result, error) {
 	}
 	res.Address, res.Expires = hc.Address, hc.NotAfter
 
-	conf, err := RenderConfig(RenderInput{Machine: name, Config: c, CA: caPEM, Cert: certPEM, Key: keyPEM, Blocklist: req.Blocklist})
+	console, err := consoleKeys(name, read, rnd)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := RenderConfig(RenderInput{Machine: name, Config: c, CA: caPEM, Cert: certPEM, Key: keyPEM, Console: &console, Blocklist: req.Blocklist})
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +156,8 @@ func Artifacts(req Request) (*Result, error) {
 		{Path: ConfigPath(name), Content: conf, Mode: FileMode},
 		{Path: CertPath(name), Content: certPEM, Mode: FileMode},
 		{Path: KeyPath(name), Content: keyPEM, Mode: FileMode},
+		{Path: ConsoleHostKeyPath(name), Content: console.Host, Mode: FileMode},
+		{Path: ConsoleClientKeyPath(name), Content: console.Client, Mode: FileMode},
 		{Path: UnmanagedNetworkPath, Content: netw, Mode: 0o644, InRoot: true},
 	}
 	return res, nil

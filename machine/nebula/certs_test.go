@@ -127,7 +127,18 @@ func TestSignedCertVerifiesWithNebulaCert(t *testing.T) {
 	}
 	// The key belongs to the certificate; nebula itself checks that at load.
 	if nb, err := exec.LookPath("nebula"); err == nil {
-		if out, err := exec.Command(nb, "-test", "-config", filepath.Join(root, ConfigPath("web1"))).CombinedOutput(); err != nil {
+		// The console's host key is where the unit's credentials would be;
+		// point the config at the copy on the "host", so nebula loads it too.
+		conf, err := os.ReadFile(filepath.Join(root, ConfigPath("web1")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf = bytes.ReplaceAll(conf, []byte(consoleHostKeyInUnit("web1")), []byte(filepath.Join(root, ConsoleHostKeyPath("web1"))))
+		testConf := filepath.Join(dir, "test.yml")
+		if err := os.WriteFile(testConf, conf, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(nb, "-test", "-config", testConf).CombinedOutput(); err != nil {
 			t.Fatalf("nebula -test on the rendered config: %v\n%s", err, out)
 		}
 	}

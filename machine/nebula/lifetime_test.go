@@ -164,7 +164,11 @@ func TestDurationAndRenewal(t *testing.T) {
 	}
 	key, _ := read(KeyPath("m"))
 	caPEM, _ := read(CAPath("m"))
-	want, err := RenderConfig(RenderInput{Machine: "m", Config: cfg, CA: caPEM, Cert: r.Cert, Key: key})
+	console, err := consoleKeys("m", read, nil) // the keys are on disk: no randomness needed
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := RenderConfig(RenderInput{Machine: "m", Config: cfg, CA: caPEM, Cert: r.Cert, Key: key, Console: &console})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +250,11 @@ func TestBlocklist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := RenderInput{Machine: "gone", Config: cfg, CA: fileOf(t, res, CAPath("gone")).Content, Cert: fileOf(t, res, CertPath("gone")).Content, Key: fileOf(t, res, KeyPath("gone")).Content, Blocklist: fps}
+	console, err := consoleKeys("gone", rooted(root), nil) // written above: no randomness needed
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := RenderInput{Machine: "gone", Config: cfg, CA: fileOf(t, res, CAPath("gone")).Content, Cert: fileOf(t, res, CertPath("gone")).Content, Key: fileOf(t, res, KeyPath("gone")).Content, Blocklist: fps, Console: &console}
 	want, _ := RenderConfig(in)
 	if !bytes.Equal(with, want) {
 		t.Errorf("SetBlocklist differs from a render with the blocklist:\n%s\n---\n%s", with, want)
@@ -259,6 +267,9 @@ func TestBlocklist(t *testing.T) {
 		t.Errorf("SetBlocklist(nil) does not give back the config without one")
 	}
 	if nb, err := exec.LookPath("nebula"); err == nil {
+		// The console's host key is where the unit's credentials would be;
+		// point the config at the copy on the "host", so nebula loads it.
+		with := bytes.ReplaceAll(with, []byte(consoleHostKeyInUnit("gone")), []byte(filepath.Join(root, ConsoleHostKeyPath("gone"))))
 		writeFiles(t, root, []File{{Path: ConfigPath("gone"), Content: with, Mode: FileMode}})
 		if out, err := exec.Command(nb, "-test", "-config", filepath.Join(root, ConfigPath("gone"))).CombinedOutput(); err != nil {
 			t.Errorf("nebula -test with a blocklist: %v\n%s", err, out)

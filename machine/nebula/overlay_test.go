@@ -2,6 +2,7 @@ package nebula
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -34,6 +35,7 @@ type overlayEnv struct {
 	t       *testing.T
 	dir     string
 	netns   string // directory of the bind mounts
+	host    string // the host's files (Artifacts' output)
 	holders map[string]int
 	logs    map[string]string
 	nebulas map[string]*exec.Cmd
@@ -123,7 +125,16 @@ func (e *overlayEnv) startNebula(machine, ns string, config []byte) *exec.Cmd {
 	if err := os.WriteFile(cfgPath, config, 0o400); err != nil {
 		e.t.Fatal(err)
 	}
-	for _, p := range []string{creds, cfgPath} {
+	// The console's host key, as LoadCredential= in the sidecar's drop-in gives it.
+	keyPath := filepath.Join(creds, ConsoleCredential)
+	hostKey, err := os.ReadFile(filepath.Join(e.host, ConsoleHostKeyPath(machine)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, hostKey, 0o400); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, p := range []string{creds, cfgPath, keyPath} {
 		if err := os.Chown(p, 65534, 65534); err != nil {
 			e.t.Fatal(err)
 		}
@@ -132,14 +143,16 @@ func (e *overlayEnv) startNebula(machine, ns string, config []byte) *exec.Cmd {
 		"--inh-caps=-all,+net_admin", "--ambient-caps=-all,+net_admin", "--bounding-set=-all,+net_admin",
 		"nebula", "-config", cfgPath}
 	args := append([]string{"--net=" + e.nsPath(ns), "--"}, priv...)
-	name := "nsenter"
+	// In a mount namespace of its own, the credentials are where systemd
+	// puts them (the config names that path for the console's host key).
+	script := `mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p "$CREDS_AT" && mount --bind "$CREDS" "$CREDS_AT"`
 	if st, err := os.Stat("/dev/net/tun"); err == nil && st.Mode().Perm()&0o006 != 0o006 {
 		// Stock Debian and NixOS have /dev/net/tun 0666; some sandboxes
 		// have 0600. Give this process alone a 0666 node.
-		args = append([]string{"-m", "--propagation", "private", "--", "sh", "-c",
-			`mount -t tmpfs -o mode=0755 tmpfs /dev/net && mknod -m 0666 /dev/net/tun c 10 200 && exec "$@"`, "sh", "nsenter"}, args...)
-		name = "unshare"
+		script += ` && mount -t tmpfs -o mode=0755 tmpfs /dev/net && mknod -m 0666 /dev/net/tun c 10 200`
 	}
+	args = append([]string{"-m", "--propagation", "private", "--", "sh", "-c", script + ` && exec "$@"`, "sh", "nsenter"}, args...)
+	name := "unshare"
 	log := filepath.Join(e.dir, "log-"+machine)
 	f, err := os.Create(log)
 	if err != nil {
@@ -147,6 +160,7 @@ func (e *overlayEnv) startNebula(machine, ns string, config []byte) *exec.Cmd {
 	}
 	defer f.Close()
 	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "CREDS="+creds, "CREDS_AT=/run/credentials/"+SidecarInstance(machine))
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
@@ -264,6 +278,7 @@ func TestOverlay(t *testing.T) {
 	// Certificates and configs, as Manager.Create gets them from Artifacts.
 	caCrt, caKey := testCA(t, filepath.Join(dir), netip.MustParsePrefix("198.51.100.0/24"))
 	host := filepath.Join(dir, "host")
+	e.host = host
 	pool := netip.MustParsePrefix("198.51.100.0/24")
 	lhAddr := "198.51.100.1"
 	common := func(groups ...string) *Config {
@@ -387,6 +402,10 @@ func TestOverlay(t *testing.T) {
 	}
 	t.Logf("pings over the overlay answered after %v", time.Since(pingStart).Round(time.Millisecond))
 
+	// The console lists the peers that answered, from the host, with the
+	// keys nspawnctl holds; a client in the container without them is refused.
+	checkConsole(t, e, "c1", map[string]netip.Prefix{"lh": addrs["lh"], "c2": addrs["c2"]})
+
 	// TCP 8080 on c1: a member of "client" gets in, a non-member does not.
 	var ln net.Listener
 	target := netip.AddrPortFrom(addrs["c1"].Addr(), 8080).String()
@@ -483,5 +502,50 @@ func TestOverlay(t *testing.T) {
 	// The others are unaffected.
 	if !ping("c1", addrs["lh"]) {
 		t.Error("c1 lost the overlay when other sidecars stopped")
+	}
+}
+
+// checkConsole asks machine's console for its peers as `nebula status`
+// does, wants each of want listed under its name and address, and tries the
+// console from inside the container with a key of its own, which must fail.
+func checkConsole(t *testing.T, e *overlayEnv, machine string, want map[string]netip.Prefix) {
+	t.Helper()
+	hostKey, err := os.ReadFile(filepath.Join(e.host, ConsoleHostKeyPath(machine)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientKey, err := os.ReadFile(filepath.Join(e.host, ConsoleClientKeyPath(machine)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var peers []Peer
+	if !waitFor(10*time.Second, func() bool { peers, err = QueryPeers(ctx, e.nsPath(machine), hostKey, clientKey); return err == nil }) {
+		t.Fatalf("%s: listing peers: %v", machine, err)
+	}
+	t.Logf("%s's peers: %+v", machine, peers)
+	for name, addr := range want {
+		found := false
+		for _, p := range peers {
+			if p.Name == name && len(p.Addresses) > 0 && p.Addresses[0] == addr.Addr().String() && p.Remote != "" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s's peers lack %s (%s) with an underlay address: %+v", machine, name, addr.Addr(), peers)
+		}
+	}
+	// From the container's side: the port answers, but not without the key.
+	stranger, err := newSSHKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := QueryPeers(ctx, e.nsPath(machine), hostKey, stranger); err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
+		t.Errorf("%s: the console let in a key it does not know (err %v)", machine, err)
+	}
+	// And a console whose host key is not the one nspawnctl made is refused.
+	if _, err := QueryPeers(ctx, e.nsPath(machine), stranger, clientKey); err == nil || !strings.Contains(err.Error(), "host key") {
+		t.Errorf("%s: a console with another host key was believed (err %v)", machine, err)
 	}
 }

@@ -95,6 +95,9 @@ type RenderInput struct {
 	CA, Cert, Key []byte
 	// Blocklist are certificate fingerprints nebula refuses (pki.blocklist).
 	Blocklist []string
+	// Console, when set, turns on nebula's SSH debug console with these
+	// keys, for `nspawnctl nebula status` to list peers (console.go).
+	Console *ConsoleKeys
 }
 
 // requiresPrefix starts the header line that records the oldest nebula the
@@ -207,6 +210,14 @@ func RenderConfig(in RenderInput) ([]byte, error) {
 	tun.set("routes", ylist(nil))
 	tun.set("unsafe_routes", ylist(nil))
 	root.set("tun", tun.n)
+
+	if in.Console != nil {
+		sshd, err := consoleSection(in.Machine, *in.Console)
+		if err != nil {
+			return nil, err
+		}
+		root.set("sshd", sshd)
+	}
 
 	logging := ymap()
 	logging.set("level", ystr("info"))
@@ -500,6 +511,8 @@ func RenderSidecarDropIn(machine string) ([]byte, error) {
 		"The Nebula sidecar of machine "+machine+" runs as a dynamic user of its own, so that no other",
 		"sidecar can read its credential (its private key); written by nspawnctl.")
 	b.Set("Service", "User", DynamicUserName(machine))
+	// The console's host key, a file for nebula 1.6.1, which reads no inline key.
+	b.Set("Service", "LoadCredential", ConsoleCredential+":"+ConsoleHostKeyPath(machine))
 	return b.Bytes()
 }
 
