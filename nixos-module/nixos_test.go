@@ -196,15 +196,16 @@ func hostFacts(t *testing.T) resolve.HostFacts {
 	return resolve.HostFacts{MachineID: id}
 }
 
-// renderSource parses one configuration file's contents, validates it and renders
-// it, as `nspawnctl render` does.
-func renderSource(t *testing.T, name string, src []byte) []render.Artifact {
+// loadSource parses one configuration file's contents and validates it, as
+// `nspawnctl validate` does, failing the test with nspawnctl's diagnostics.
+func loadSource(t *testing.T, name string, src []byte) (*config.Config, *resolve.Resolved) {
 	t.Helper()
 	p := config.NewParser()
 	f, diags := p.ParseSource(name, src)
-	var arts []render.Artifact
+	cfg := &config.Config{Files: []string{name}}
+	var r *resolve.Resolved
 	if !diags.HasErrors() {
-		cfg := &config.Config{Files: []string{name}, Defaults: f.Defaults}
+		cfg.Defaults = f.Defaults
 		for i := range f.Machines {
 			cfg.Machines = append(cfg.Machines, &f.Machines[i])
 		}
@@ -214,21 +215,47 @@ func renderSource(t *testing.T, name string, src []byte) []render.Artifact {
 		for i := range f.Bridges {
 			cfg.Bridges = append(cfg.Bridges, &f.Bridges[i])
 		}
-		r, vd := resolve.Validate(cfg, hostFacts(t))
+		var vd hcl.Diagnostics
+		r, vd = resolve.Validate(cfg, hostFacts(t))
 		diags = append(diags, vd...)
-		if !diags.HasErrors() {
-			var err error
-			arts, err = render.Render(r, render.RenderOptions{MachineID: hostFacts(t).MachineID, StaticLeases: true})
-			if err != nil {
-				t.Fatalf("render %s: %v", name, err)
-			}
-		}
 	}
 	if diags.HasErrors() {
 		var b bytes.Buffer
 		w := hcl.NewDiagnosticTextWriter(&b, p.Files(), 100, false)
 		_ = w.WriteDiagnostics(diags)
 		t.Fatalf("%s is not a valid nspawnctl configuration:\n%s", name, b.String())
+	}
+	return cfg, r
+}
+
+// renderSource parses one configuration file's contents, validates it and renders
+// it, as `nspawnctl render` does: the host's files, and each nebula sidecar's
+// config.yml (with placeholder PEM: apply embeds the real CA, certificate and
+// key) and the .network file it puts into the root, which `render` leaves to
+// apply.
+func renderSource(t *testing.T, name string, src []byte) []render.Artifact {
+	t.Helper()
+	cfg, r := loadSource(t, name, src)
+	arts, err := render.Render(r, render.RenderOptions{MachineID: hostFacts(t).MachineID, StaticLeases: true})
+	if err != nil {
+		t.Fatalf("render %s: %v", name, err)
+	}
+	for _, m := range cfg.Machines {
+		if m.Nebula == nil {
+			continue
+		}
+		pem := func(what string) []byte { return []byte("-----BEGIN " + what + "-----\n") }
+		conf, err := nebula.RenderConfig(nebula.RenderInput{Machine: m.Name, Config: m.Nebula, CA: pem("CA"), Cert: pem("CERT"), Key: pem("KEY")})
+		if err != nil {
+			t.Fatalf("the nebula config of %s in %s: %v", m.Name, name, err)
+		}
+		network, err := nebula.RenderUnmanagedNetwork(m.Nebula)
+		if err != nil {
+			t.Fatalf("the nebula .network file of %s in %s: %v", m.Name, name, err)
+		}
+		arts = append(arts,
+			render.Artifact{Path: nebula.ConfigPath(m.Name), Mode: 0o600, Content: conf},
+			render.Artifact{Path: "nebula.network of " + m.Name, Mode: 0o644, InRoot: true, Content: network})
 	}
 	return arts
 }
