@@ -95,17 +95,20 @@ builtins.mapAttrs (n: c: { targetHost = c.deployment.targetHost; hostname = f.de
 			if want := fleetAddress(t, host); h.TargetHost != want {
 				t.Errorf("%s is deployed to %s, but its HCL file says it is %s", host, h.TargetHost, want)
 			}
-			r, err := evalModule(t, false, fleetHostModule(t, host), twinDefaults, pkg)
-			if err != nil {
-				t.Fatal(err)
+			// The module as module.nix, and as the repository's flake gives it.
+			for _, viaFlake := range []bool{false, true} {
+				r, err := evalModule(t, viaFlake, fleetHostModule(t, host), twinDefaults, pkg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Document == nil {
+					t.Fatal("the evaluation has no /etc/nspawnctl/nixos.hcl.json")
+				}
+				if msg, err := runCheck(t, r); err != nil {
+					t.Fatalf("nspawnctl validate refuses %s's generated configuration: %v\n%s", host, err, msg)
+				}
+				matchesTwin(t, filepath.Join(fleetDir, host+".hcl"), "examples/fleet/nixos/"+host+".nix", []byte(*r.Document))
 			}
-			if r.Document == nil {
-				t.Fatal("the evaluation has no /etc/nspawnctl/nixos.hcl.json")
-			}
-			if msg, err := runCheck(t, r); err != nil {
-				t.Fatalf("nspawnctl validate refuses %s's generated configuration: %v\n%s", host, err, msg)
-			}
-			matchesTwin(t, filepath.Join(fleetDir, host+".hcl"), "examples/fleet/nixos/"+host+".nix", []byte(*r.Document))
 		})
 	}
 }
