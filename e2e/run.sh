@@ -12,7 +12,7 @@
 #                               (default bookworm), e.g.
 #                               NSPAWNCTL_E2E_SUITE=sid e2e/run.sh TestRefusal
 #
-# Environment: E2E_TIMEOUT_MIN (default 40) bounds the whole run; E2E_SKIP_DEPS=1
+# Environment: E2E_TIMEOUT_MIN (default 60) bounds the whole run; E2E_SKIP_DEPS=1
 # skips install-deps.sh; NSPAWNCTL_E2E_BIN, if set, is used instead of a fresh
 # build; NSPAWNCTL_E2E_CACHE, _WORKDIR, _MIRROR and _SUITE as in e2e/README.md.
 set -euo pipefail
@@ -22,7 +22,7 @@ repo=$(dirname "$here")
 cd "$repo"
 
 pattern=${1:-${E2E_PATTERN:-}}
-limit_min=${E2E_TIMEOUT_MIN:-40}
+limit_min=${E2E_TIMEOUT_MIN:-60}
 if ! [[ $limit_min =~ ^[0-9]+$ ]] || [ "$limit_min" -lt 5 ]; then
 	echo "run.sh: E2E_TIMEOUT_MIN must be a whole number of minutes >= 5, not '$limit_min'" >&2
 	exit 2
