@@ -24,7 +24,7 @@ type Bus struct {
 func DialSystemBus(ctx context.Context) (*dbus.Conn, error) {
 	c, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the system bus: %w (is this a systemd host with D-Bus running, and are you root?)", err)
+		return nil, fmt.Errorf("connecting to systemd over D-Bus (the system bus): %w (is this a systemd host with D-Bus running, and are you root?)", err)
 	}
 	return c, nil
 }
