@@ -96,22 +96,31 @@ func serveFakes(t *testing.T, addr string) *fakeServices {
 	return f
 }
 
-// The three adapters share one connection: the dialer runs once, and every
-// service sees all of their calls come from one unique bus name.
-func TestBusIsOneConnection(t *testing.T) {
+// countingBus opens a Bus on a private dbus-daemon that serves the fakes,
+// with a dialer that counts how often it runs.
+func countingBus(t *testing.T) (context.Context, *Bus, *atomic.Int32, *fakeServices) {
+	t.Helper()
 	addr := privateBus(t)
 	services := serveFakes(t, addr)
-	var dials atomic.Int32
+	dials := &atomic.Int32{}
 	dial := func(ctx context.Context) (*dbus.Conn, error) {
 		dials.Add(1)
 		return dbus.Connect(addr, dbus.WithContext(ctx))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	bus, err := NewBus(ctx, dial)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { bus.Close() })
+	return ctx, bus, dials, services
+}
+
+// The three adapters share one connection: the dialer runs once, and every
+// service sees all of their calls come from one unique bus name.
+func TestBusIsOneConnection(t *testing.T) {
+	ctx, bus, dials, services := countingBus(t)
 	units, err := NewSystemdUnits(ctx, bus)
 	if err != nil {
 		t.Fatal(err)
@@ -159,20 +168,7 @@ func TestBusIsOneConnection(t *testing.T) {
 // A connection closed under the adapters (the bus restarted) is replaced
 // once, and systemd's client is rebuilt over the new one.
 func TestBusRedialsAClosedConnection(t *testing.T) {
-	addr := privateBus(t)
-	serveFakes(t, addr)
-	var dials atomic.Int32
-	dial := func(ctx context.Context) (*dbus.Conn, error) {
-		dials.Add(1)
-		return dbus.Connect(addr, dbus.WithContext(ctx))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	bus, err := NewBus(ctx, dial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bus.Close()
+	ctx, bus, dials, _ := countingBus(t)
 	units, err := NewSystemdUnits(ctx, bus)
 	if err != nil {
 		t.Fatal(err)
