@@ -33,7 +33,8 @@ func DialSystemBus(ctx context.Context) (*dbus.Conn, error) {
 func OpenBus(ctx context.Context) (*Bus, error) { return NewBus(ctx, DialSystemBus) }
 
 // NewBus opens a Bus whose connections come from dial; tests pass a dialer
-// that counts, or one to a private dbus-daemon.
+// that counts, or one to a private dbus-daemon. dial's context carries the
+// caller's values but is never cancelled: the connection outlives the call.
 func NewBus(ctx context.Context, dial func(context.Context) (*dbus.Conn, error)) (*Bus, error) {
 	b := &Bus{dial: dial}
 	if _, err := b.Conn(ctx); err != nil {
@@ -52,7 +53,10 @@ func (b *Bus) Conn(ctx context.Context) (*dbus.Conn, error) {
 	if b.conn != nil && b.conn.Connected() {
 		return b.conn, nil
 	}
-	c, err := b.dial(ctx)
+	// The connection serves every later call, so it must not end with the
+	// call that happened to dial it (godbus closes a connection when its
+	// context is done).
+	c, err := b.dial(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -185,3 +185,26 @@ func TestBusRedialsAClosedConnection(t *testing.T) {
 		t.Errorf("dialled %d times, want 2 (the first and one replacement)", n)
 	}
 }
+
+// A connection dialled during a call with a short deadline serves the calls
+// after it: it is not closed when that call's context ends.
+func TestBusOutlivesTheDiallingCall(t *testing.T) {
+	ctx, bus, dials, _ := countingBus(t)
+	short, cancel := context.WithCancel(ctx)
+	first, err := bus.Conn(short)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close() // the next call dials, with the short context
+	if err := NewNetworkdBus(bus).Reload(short); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	time.Sleep(50 * time.Millisecond) // godbus closes on ctx.Done in a goroutine
+	if err := NewNetworkdBus(bus).Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := dials.Load(); n != 2 {
+		t.Errorf("dialled %d times, want 2: the connection died with the call that dialled it", n)
+	}
+}
