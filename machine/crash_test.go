@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nspawnctl/nspawnctl/internal/host/hostfake"
+
 	"github.com/nspawnctl/nspawnctl/internal/crashpoint"
 	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine/state"
@@ -38,10 +40,10 @@ const crashConfig = `machine "web" {
 `
 
 func crashManager(t *testing.T, root string) *Manager {
-	units := &fakeUnits{state: map[string]string{}}
+	units := hostfake.NewUnits()
 	return &Manager{
 		FSRoot: root, Store: &state.Store{Dir: filepath.Join(root, "var/lib/nspawnctl")},
-		Units: units, Networkd: &fakeNetworkd{}, NAT: fakeNATStore{},
+		Units: units, Networkd: &hostfake.Networkd{}, NAT: fakeNATStore{},
 		Binary: "/usr/local/bin/nspawnctl", MachineID: testFacts.MachineID,
 		Run: host.ExecRun(os.Stderr),
 	}

@@ -11,47 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nspawnctl/nspawnctl/internal/host/hostfake"
+
 	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/state"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
-
-// fakeUnits records what the Manager asks of systemd.
-type fakeUnits struct {
-	calls     []string
-	reloadErr error
-	state     map[string]string
-}
-
-func (f *fakeUnits) Start(_ context.Context, u string) error {
-	f.calls = append(f.calls, "start "+u)
-	f.state[u] = "active"
-	return nil
-}
-
-func (f *fakeUnits) Stop(_ context.Context, u string) error {
-	f.calls = append(f.calls, "stop "+u)
-	f.state[u] = "inactive"
-	return nil
-}
-
-func (f *fakeUnits) Reload(context.Context) error {
-	f.calls = append(f.calls, "daemon-reload")
-	return f.reloadErr
-}
-
-func (f *fakeUnits) ResetFailed(context.Context, string) error { return nil }
-
-func (f *fakeUnits) ActiveState(_ context.Context, u string) (string, error) {
-	if s, ok := f.state[u]; ok {
-		return s, nil
-	}
-	return "inactive", nil
-}
-
-type fakeNetworkd struct{ reloads int }
-
-func (f *fakeNetworkd) Reload(context.Context) error { f.reloads++; return nil }
 
 type fakeNATStore map[string]nat.Machine
 
@@ -60,14 +25,14 @@ func (f fakeNATStore) Delete(name string) error { delete(f, name); return nil }
 
 // testManager is a Manager on a temporary file system with fakes for systemd,
 // networkd and the NAT store.
-func testManager(t *testing.T) (*Manager, *fakeUnits, fakeNATStore) {
+func testManager(t *testing.T) (*Manager, *hostfake.Units, fakeNATStore) {
 	t.Helper()
 	root := t.TempDir()
-	units := &fakeUnits{state: map[string]string{}}
+	units := hostfake.NewUnits()
 	natStore := fakeNATStore{}
 	m := &Manager{
 		FSRoot: root, Store: &state.Store{Dir: filepath.Join(root, "var/lib/nspawnctl")},
-		Units: units, Networkd: &fakeNetworkd{}, NAT: natStore,
+		Units: units, Networkd: &hostfake.Networkd{}, NAT: natStore,
 		Binary: "/usr/local/bin/nspawnctl", MachineID: testFacts.MachineID,
 		Run: func(context.Context, io.Reader, string, ...string) error {
 			return errors.New("no external programs in this test")
@@ -133,8 +98,8 @@ func TestCreateAndRemoveLeaveNothingBehind(t *testing.T) {
 	if _, ok := natStore["web"]; !ok {
 		t.Error("create saved no NAT definition")
 	}
-	if !strings.Contains(strings.Join(units.calls, ","), "daemon-reload") {
-		t.Errorf("create did not reload systemd: %v", units.calls)
+	if !strings.Contains(strings.Join(units.Calls, ","), "daemon-reload") {
+		t.Errorf("create did not reload systemd: %v", units.Calls)
 	}
 
 	// A second imperative create of the same name is refused.
@@ -179,7 +144,7 @@ func TestCreateFailingHalfWayIsUndone(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := listFiles(t, m.FSRoot)
-	units.reloadErr = errors.New("systemd is gone")
+	units.ReloadErr = errors.New("systemd is gone")
 	err := m.Create(context.Background(), resolveSource(t, webConfig), "web", CreateOptions{Ownership: state.OwnerImperative})
 	if err == nil || !strings.Contains(err.Error(), "nothing of machine web was left behind") {
 		t.Fatalf("err = %v, want the failure and a note that nothing was left", err)
@@ -228,9 +193,9 @@ func TestStartNamesAMissingBridge(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "bridge br-nowhere does not exist") {
 		t.Errorf("err = %v, want the missing bridge named", err)
 	}
-	for _, c := range units.calls {
+	for _, c := range units.Calls {
 		if strings.HasPrefix(c, "start ") {
-			t.Errorf("the unit was started although its bridge is missing: %v", units.calls)
+			t.Errorf("the unit was started although its bridge is missing: %v", units.Calls)
 		}
 	}
 }

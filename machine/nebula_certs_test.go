@@ -31,7 +31,7 @@ func TestRemoveBlocksNebulaCert(t *testing.T) {
 	}
 	fp, _ := hc.Fingerprint()
 
-	e.units.calls = nil
+	e.units.Calls = nil
 	if err := e.m.Remove(context.Background(), "db", RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +47,8 @@ func TestRemoveBlocksNebulaCert(t *testing.T) {
 		t.Errorf("mesh's config lacks the removed certificate's fingerprint:\n%s", conf)
 	}
 	unit := nebula.SidecarInstance("mesh")
-	if !slices.Contains(e.units.calls, "stop "+unit) || !slices.Contains(e.units.calls, "start "+unit) {
-		t.Errorf("mesh's sidecar was not restarted: %v", e.units.calls)
+	if !slices.Contains(e.units.Calls, "stop "+unit) || !slices.Contains(e.units.Calls, "start "+unit) {
+		t.Errorf("mesh's sidecar was not restarted: %v", e.units.Calls)
 	}
 	_, plans := e.plan(planMesh, false, false)
 	if p := planOf(t, plans, "mesh"); p.Action != ActionUnchanged {

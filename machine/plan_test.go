@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nspawnctl/nspawnctl/internal/host/hostfake"
+
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 	"github.com/nspawnctl/nspawnctl/machine/render"
@@ -24,7 +26,7 @@ import (
 type planEnv struct {
 	t     *testing.T
 	m     *Manager
-	units *fakeUnits
+	units *hostfake.Units
 	// refreshed lists the machines whose forwards Apply refreshed.
 	refreshed []string
 }
@@ -82,7 +84,7 @@ func (e *planEnv) plan(src string, prune, force bool) (*resolve.Resolved, []*Mac
 func (e *planEnv) apply(src string, prune, force bool) ([]*MachinePlan, []string) {
 	e.t.Helper()
 	r, plans := e.plan(src, prune, force)
-	e.units.calls = nil
+	e.units.Calls = nil
 	err := e.m.Apply(context.Background(), r, plans, ApplyOptions{RefreshNAT: func(name string) error {
 		e.refreshed = append(e.refreshed, name)
 		return nil
@@ -90,14 +92,14 @@ func (e *planEnv) apply(src string, prune, force bool) ([]*MachinePlan, []string
 	if err != nil {
 		e.t.Fatalf("apply: %v", err)
 	}
-	return plans, e.units.calls
+	return plans, e.units.Calls
 }
 
 // setRunning marks a machine (and a sidecar it may have, which Start waits
 // for) as running.
 func (e *planEnv) setRunning(name string) {
-	e.units.state[render.UnitName(name)] = "active"
-	e.units.state[nebula.SidecarInstance(name)] = "active"
+	e.units.State[render.UnitName(name)] = "active"
+	e.units.State[nebula.SidecarInstance(name)] = "active"
 }
 
 func planOf(t *testing.T, plans []*MachinePlan, name string) *MachinePlan {
@@ -191,8 +193,8 @@ func TestPlanEffects(t *testing.T) {
 			if got := slices.Contains(e.refreshed, name); got != tt.refreshNAT {
 				t.Errorf("NAT refreshed = %v, want %v", got, tt.refreshNAT)
 			}
-			if e.units.state[render.UnitName(name)] != "active" {
-				t.Errorf("apply left %s %s", name, e.units.state[render.UnitName(name)])
+			if e.units.State[render.UnitName(name)] != "active" {
+				t.Errorf("apply left %s %s", name, e.units.State[render.UnitName(name)])
 			}
 			// Whatever apply did, planning the same config again shows nothing.
 			_, again := e.plan(tt.next, false, false)

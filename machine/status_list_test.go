@@ -5,18 +5,13 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/nspawnctl/nspawnctl/internal/host"
+	"github.com/nspawnctl/nspawnctl/internal/host/hostfake"
 )
-
-// noMachines is machined with nothing registered.
-type noMachines struct{ host.Machines }
-
-func (noMachines) List(context.Context) ([]host.MachineInfo, error) { return nil, nil }
 
 // An empty list encodes as [] (what list --json prints), not null.
 func TestListEmptyIsEmptyArray(t *testing.T) {
 	m, _, _ := testManager(t)
-	m.Machines = noMachines{}
+	m.Machines = &hostfake.Machines{}
 	list, err := m.List(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -44,30 +44,25 @@ func (f *hostFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait for systemd")
 }
 
-// manager connects to systemd, machined and networkd and returns a Manager
-// for the real host, with a function that closes the connections.
+// manager opens one system-bus connection for systemd, machined and
+// networkd and returns a Manager for the real host, with a function that
+// closes that connection.
 func (a *app) manager(ctx context.Context, f *hostFlags) (*machine.Manager, func(), error) {
 	m, err := a.offlineManager(f)
 	if err != nil {
 		return nil, nil, err
 	}
-	units, err := host.NewSystemdUnits(ctx)
+	bus, err := host.OpenBus(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	machined, err := host.NewMachined()
+	units, err := host.NewSystemdUnits(ctx, bus)
 	if err != nil {
-		units.Close()
+		bus.Close()
 		return nil, nil, err
 	}
-	nd, err := host.NewNetworkdBus()
-	if err != nil {
-		units.Close()
-		machined.Close()
-		return nil, nil, err
-	}
-	m.Units, m.Machines, m.Networkd = units, machined, nd
-	return m, func() { units.Close(); machined.Close() }, nil
+	m.Units, m.Machines, m.Networkd = units, host.NewMachined(bus), host.NewNetworkdBus(bus)
+	return m, func() { bus.Close() }, nil
 }
 
 // offlineManager is a Manager without connections to systemd, machined and

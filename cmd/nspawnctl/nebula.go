@@ -162,12 +162,12 @@ network namespace at ` + nebula.NetnsDir + `/NAME, where the sidecar unit joins 
 				return fmt.Errorf("machine %s: %w", name, err)
 			}
 			if leader == 0 {
-				md, err := host.NewMachined()
+				bus, err := host.OpenBus(ctx)
 				if err != nil {
 					return err
 				}
-				defer md.Close()
-				info, err := md.Info(ctx, name)
+				defer bus.Close()
+				info, err := host.NewMachined(bus).Info(ctx, name)
 				if err != nil {
 					return fmt.Errorf("finding the leader of machine %s in systemd-machined: %w; start the machine first", name, err)
 				}
@@ -290,11 +290,13 @@ func newNebulaStatusCmd(a *app) *cobra.Command {
 			if conf, err := os.ReadFile(paths.config(name)); err == nil {
 				st.Device = deviceFromConfig(conf)
 			}
-			if units, err := host.NewSystemdUnits(ctx); err == nil {
-				if s, err := units.ActiveState(ctx, "nspawnctl-nebula@"+name+".service"); err == nil {
-					st.Sidecar = s
+			if bus, err := host.OpenBus(ctx); err == nil {
+				if units, err := host.NewSystemdUnits(ctx, bus); err == nil {
+					if s, err := units.ActiveState(ctx, "nspawnctl-nebula@"+name+".service"); err == nil {
+						st.Sidecar = s
+					}
 				}
-				units.Close()
+				bus.Close()
 			}
 			if st.Device != "" {
 				st.LinkState, st.LinkAddrs = linkIn(paths.netns(name), st.Device)

@@ -52,23 +52,28 @@ const (
 // Machined implements Machines over machined's D-Bus API with godbus. It
 // calls GetMachineAddresses itself: go-systemd's wrapper type-asserts the
 // reply to an object path and always fails.
-type Machined struct {
-	conn *dbus.Conn
-}
+type Machined struct{ bus *Bus }
 
-// NewMachined connects to the system bus.
-func NewMachined() (*Machined, error) {
-	c, err := dbus.ConnectSystemBus()
+// NewMachined returns systemd-machined on bus.
+func NewMachined(bus *Bus) *Machined { return &Machined{bus: bus} }
+
+// obj returns machined's object at path on the live connection.
+func (m *Machined) obj(ctx context.Context, path dbus.ObjectPath) (dbus.BusObject, error) {
+	c, err := m.bus.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the system bus for systemd-machined: %w", err)
+		return nil, fmt.Errorf("systemd-machined: %w", err)
 	}
-	return &Machined{conn: c}, nil
+	return c.Object(machinedName, path), nil
 }
 
-// Close closes the connection.
-func (m *Machined) Close() error { return m.conn.Close() }
-
-func (m *Machined) mgr() dbus.BusObject { return m.conn.Object(machinedName, machinedPath) }
+// call calls method of machined's manager object.
+func (m *Machined) call(ctx context.Context, method string, args ...any) *dbus.Call {
+	o, err := m.obj(ctx, machinedPath)
+	if err != nil {
+		return &dbus.Call{Err: err}
+	}
+	return o.CallWithContext(ctx, machinedMgr+"."+method, 0, args...)
+}
 
 func mapNoMachine(name string, err error) error {
 	var de dbus.Error
@@ -84,7 +89,7 @@ func (m *Machined) List(ctx context.Context) ([]MachineInfo, error) {
 		Name, Class, Service string
 		Path                 dbus.ObjectPath
 	}
-	if err := m.mgr().CallWithContext(ctx, machinedMgr+".ListMachines", 0).Store(&raw); err != nil {
+	if err := m.call(ctx, "ListMachines").Store(&raw); err != nil {
 		return nil, fmt.Errorf("listing machines from systemd-machined: %w", err)
 	}
 	var out []MachineInfo
@@ -108,11 +113,14 @@ func (m *Machined) List(ctx context.Context) ([]MachineInfo, error) {
 // Info implements Machines.
 func (m *Machined) Info(ctx context.Context, name string) (MachineInfo, error) {
 	var path dbus.ObjectPath
-	if err := m.mgr().CallWithContext(ctx, machinedMgr+".GetMachine", 0, name).Store(&path); err != nil {
+	if err := m.call(ctx, "GetMachine", name).Store(&path); err != nil {
 		return MachineInfo{}, mapNoMachine(name, err)
 	}
 	var props map[string]dbus.Variant
-	obj := m.conn.Object(machinedName, path)
+	obj, err := m.obj(ctx, path)
+	if err != nil {
+		return MachineInfo{}, err
+	}
 	if err := obj.CallWithContext(ctx, "org.freedesktop.DBus.Properties.GetAll", 0, machinedObj).Store(&props); err != nil {
 		return MachineInfo{}, mapNoMachine(name, err)
 	}
@@ -130,7 +138,7 @@ func (m *Machined) Addresses(ctx context.Context, name string) ([]netip.Addr, er
 		Family int32
 		Addr   []byte
 	}
-	if err := m.mgr().CallWithContext(ctx, machinedMgr+".GetMachineAddresses", 0, name).Store(&raw); err != nil {
+	if err := m.call(ctx, "GetMachineAddresses", name).Store(&raw); err != nil {
 		return nil, mapNoMachine(name, fmt.Errorf("reading the addresses of machine %s: %w", name, err))
 	}
 	var out []netip.Addr
@@ -153,7 +161,7 @@ func (m *Machined) OpenShell(ctx context.Context, name, user, path string, args,
 	}
 	var fd dbus.UnixFD
 	var ptyPath string
-	err := m.mgr().CallWithContext(ctx, machinedMgr+".OpenMachineShell", 0, name, user, path, args, env).Store(&fd, &ptyPath)
+	err := m.call(ctx, "OpenMachineShell", name, user, path, args, env).Store(&fd, &ptyPath)
 	if err != nil {
 		return nil, mapNoMachine(name, fmt.Errorf("opening a shell in machine %s: %w (the container must run systemd and D-Bus)", name, err))
 	}
@@ -162,7 +170,7 @@ func (m *Machined) OpenShell(ctx context.Context, name, user, path string, args,
 
 // Terminate implements Machines.
 func (m *Machined) Terminate(ctx context.Context, name string) error {
-	if err := m.mgr().CallWithContext(ctx, machinedMgr+".TerminateMachine", 0, name).Err; err != nil {
+	if err := m.call(ctx, "TerminateMachine", name).Err; err != nil {
 		return mapNoMachine(name, fmt.Errorf("terminating machine %s: %w", name, err))
 	}
 	return nil
@@ -175,20 +183,18 @@ type Networkd interface {
 }
 
 // NetworkdBus implements Networkd over D-Bus.
-type NetworkdBus struct{ conn *dbus.Conn }
+type NetworkdBus struct{ bus *Bus }
 
-// NewNetworkdBus connects to the system bus.
-func NewNetworkdBus() (*NetworkdBus, error) {
-	c, err := dbus.ConnectSystemBus()
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the system bus for systemd-networkd: %w", err)
-	}
-	return &NetworkdBus{conn: c}, nil
-}
+// NewNetworkdBus returns systemd-networkd on bus.
+func NewNetworkdBus(bus *Bus) *NetworkdBus { return &NetworkdBus{bus: bus} }
 
 // Reload implements Networkd.
 func (n *NetworkdBus) Reload(ctx context.Context) error {
-	obj := n.conn.Object("org.freedesktop.network1", "/org/freedesktop/network1")
+	c, err := n.bus.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("reloading systemd-networkd: %w", err)
+	}
+	obj := c.Object("org.freedesktop.network1", "/org/freedesktop/network1")
 	if err := obj.CallWithContext(ctx, "org.freedesktop.network1.Manager.Reload", 0).Err; err != nil {
 		return fmt.Errorf("reloading systemd-networkd: %w (is systemd-networkd running? systemctl enable --now systemd-networkd)", err)
 	}

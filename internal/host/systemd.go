@@ -29,47 +29,51 @@ type Units interface {
 	ActiveState(ctx context.Context, unit string) (string, error)
 }
 
-// SystemdUnits implements Units over systemd's D-Bus API. It reconnects once
-// when the connection was closed (systemd re-executed, or the bus restarted)
-// instead of failing every later call.
+// SystemdUnits implements Units over systemd's D-Bus API on the shared
+// Bus. When the bus redialled, it builds go-systemd's client again over the
+// new connection (go-systemd takes it through its dialer argument) instead
+// of failing every later call.
 type SystemdUnits struct {
+	bus  *Bus
 	mu   sync.Mutex
+	raw  *dbus.Conn // the bus connection conn was built over
 	conn *sd.Conn
 }
 
-// NewSystemdUnits connects to systemd.
-func NewSystemdUnits(ctx context.Context) (*SystemdUnits, error) {
-	u := &SystemdUnits{}
+// NewSystemdUnits returns systemd's unit manager on bus.
+func NewSystemdUnits(ctx context.Context, bus *Bus) (*SystemdUnits, error) {
+	u := &SystemdUnits{bus: bus}
 	if _, err := u.get(ctx); err != nil {
 		return nil, err
 	}
 	return u, nil
 }
 
-// Close closes the D-Bus connection.
-func (u *SystemdUnits) Close() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.conn != nil {
-		u.conn.Close()
-		u.conn = nil
-	}
-}
-
 func (u *SystemdUnits) get(ctx context.Context) (*sd.Conn, error) {
+	raw, err := u.bus.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.conn != nil && u.conn.Connected() {
+	if u.conn != nil && u.raw == raw {
 		return u.conn, nil
 	}
-	if u.conn != nil {
-		u.conn.Close()
-	}
-	c, err := sd.NewWithContext(ctx)
+	// go-systemd asks its dialer twice (calls, signals); both are the shared
+	// connection. Its Close would close that, so it is never called: the Bus
+	// owns the connection.
+	c, err := sd.NewConnection(func() (*dbus.Conn, error) { return raw, nil })
 	if err != nil {
 		return nil, fmt.Errorf("connecting to systemd over D-Bus: %w (is this a systemd host, and are you root?)", err)
 	}
-	u.conn = c
+	// On the system bus (unlike systemd's private socket) systemd emits
+	// JobRemoved, which tells Start and Stop that their job ended, only
+	// while some client has subscribed.
+	if err := raw.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1").
+		CallWithContext(ctx, "org.freedesktop.systemd1.Manager.Subscribe", 0).Err; err != nil {
+		return nil, fmt.Errorf("subscribing to systemd's job signals: %w (is this a systemd host, and are you root?)", err)
+	}
+	u.raw, u.conn = raw, c
 	return c, nil
 }
 
