@@ -1,7 +1,6 @@
 package nat
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -312,7 +311,7 @@ func checkProtection(rs *Ruleset) error {
 			for _, e := range t.Sets[SetMachines] {
 				o, ok := byLink[e.Link]
 				if ok && o != e.Machine && flagged[o] != flagged[e.Machine] {
-					return fmt.Errorf("machines %q and %q share link %s but differ in %s: set it for the zone, not for one member", o, e.Machine, e.Link, c.setting)
+					return machineErrorf(e.Machine, "machines %q and %q share link %s but differ in %s: set it for the zone, not for one member", o, e.Machine, e.Link, c.setting)
 				}
 				byLink[e.Link] = e.Machine
 			}

@@ -330,7 +330,7 @@ func checkConflicts(rs *Ruleset) error {
 				if a.addr.IsValid() && b.addr.IsValid() && a.addr != b.addr {
 					continue
 				}
-				return fmt.Errorf("machine %q: host port %s %s%s is also forwarded by machine %q: give one of them another port or distinct host addresses",
+				return machineErrorf(b.machine, "machine %q: host port %s %s%s is also forwarded by machine %q: give one of them another port or distinct host addresses",
 					b.machine, protoName(k.proto), describeHost(b.addr, k.fam), fmt.Sprint(k.port), a.machine)
 			}
 		}
