@@ -85,7 +85,7 @@ func (a *app) offlineManager(f *hostFlags) (*machine.Manager, error) {
 	return &machine.Manager{
 		FSRoot: "/", Store: &state.Store{Dir: f.stateDir},
 		NAT:     nat.NewStore(f.stateDir),
-		Traffic: natTraffic{nat.NewStore(f.stateDir)},
+		Traffic: nat.HostTraffic{Store: nat.NewStore(f.stateDir)},
 		Binary:  bin, MachineID: id,
 		HostPrefixes: host.Prefixes,
 		Systemd:      networkd.SystemdVersion,
