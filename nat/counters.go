@@ -136,3 +136,18 @@ func (a *Applier) Counters() (*Counters, error) {
 	}
 	return c, nil
 }
+
+// HostTraffic is what status reads a machine's traffic from on the host
+// (machine.TrafficSource): the store's definitions and the counters of the
+// host's nft objects. It takes no lock: reading counters changes nothing.
+type HostTraffic struct{ *Store }
+
+// Counters reads the host's counters of nspawnctl's nft objects.
+func (t HostTraffic) Counters() (*Counters, error) {
+	conn, err := NewConn(-1)
+	if err != nil {
+		return nil, fmt.Errorf("open an nftables connection: %w", err)
+	}
+	defer conn.CloseLasting()
+	return (&Applier{Conn: conn}).Counters()
+}

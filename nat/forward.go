@@ -110,14 +110,14 @@ func (m Machine) Validate() error {
 	}) >= 0 {
 		// The name becomes an nft comment and a file name in the store, so it
 		// is held to machined's character set.
-		return fmt.Errorf("machine %q: invalid name: use 1-64 characters from a-z, A-Z, 0-9, '-', '_' and '.'", m.Name)
+		return machineErrorf(m.Name, "machine %q: invalid name: use 1-64 characters from a-z, A-Z, 0-9, '-', '_' and '.'", m.Name)
 	}
 	if (len(m.Forwards) > 0 || len(m.Masquerade) > 0 || len(m.Addrs) > 0) && (m.Link == "" || len(m.Link) > maxLinkName || strings.ContainsAny(m.Link, "\"/ \t\n")) {
-		return fmt.Errorf("machine %q: invalid host-side link name %q: give the interface (1-15 characters) the machine's traffic arrives on, e.g. ve-%s", m.Name, m.Link, m.Name)
+		return machineErrorf(m.Name, "machine %q: invalid host-side link name %q: give the interface (1-15 characters) the machine's traffic arrives on, e.g. ve-%s", m.Name, m.Link, m.Name)
 	}
 	for _, f := range m.Forwards {
 		if err := f.validate(); err != nil {
-			return fmt.Errorf("machine %q: forward %s: %w", m.Name, f, err)
+			return machineErrorf(m.Name, "machine %q: forward %s: %w", m.Name, f, err)
 		}
 	}
 	if err := m.validateMasquerade(); err != nil {

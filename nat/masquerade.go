@@ -1,8 +1,6 @@
 package nat
 
 import (
-	"fmt"
-
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 )
@@ -54,14 +52,14 @@ func (m Machine) validateMasquerade() error {
 	for i, p := range m.Masquerade {
 		switch {
 		case !p.IsValid() || p.Addr().Is4In6() || p.Addr().Zone() != "":
-			return fmt.Errorf("machine %q: masquerade prefix %v: give an IPv4 or IPv6 prefix", m.Name, p)
+			return machineErrorf(m.Name, "machine %q: masquerade prefix %v: give an IPv4 or IPv6 prefix", m.Name, p)
 		case p.Bits() == 0 || (p.Addr().Is6() && p.Bits() < 8):
 			// systemd refuses these too: they would masquerade (nearly) everything.
-			return fmt.Errorf("machine %q: masquerade prefix %v is too wide: give the machine's own network", m.Name, p)
+			return machineErrorf(m.Name, "machine %q: masquerade prefix %v is too wide: give the machine's own network", m.Name, p)
 		}
 		for _, q := range m.Masquerade[:i] {
 			if q.Overlaps(p) {
-				return fmt.Errorf("machine %q: masquerade prefixes %v and %v overlap: list each network once", m.Name, q, p)
+				return machineErrorf(m.Name, "machine %q: masquerade prefixes %v and %v overlap: list each network once", m.Name, q, p)
 			}
 		}
 	}
@@ -77,7 +75,7 @@ func checkMasquerade(rs *Ruleset) error {
 		for _, e := range t.Sets[SetMasq] {
 			for _, o := range byLink[e.Link] {
 				if o.Src.Overlaps(e.Src) {
-					return fmt.Errorf("machine %q: network %v on %s overlaps network %v of machine %q: give each machine its own addresses", e.Machine, e.Src, e.Link, o.Src, o.Machine)
+					return machineErrorf(e.Machine, "machine %q: network %v on %s overlaps network %v of machine %q: give each machine its own addresses", e.Machine, e.Src, e.Link, o.Src, o.Machine)
 				}
 			}
 			byLink[e.Link] = append(byLink[e.Link], e)

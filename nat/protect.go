@@ -1,7 +1,6 @@
 package nat
 
 import (
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -277,11 +276,11 @@ func addProtection(rs *Ruleset, m Machine) {
 func (m Machine) validateProtection() error {
 	for i, a := range m.Addrs {
 		if !a.IsValid() || a.IsUnspecified() || a.Is4In6() || a.Zone() != "" || a.IsLoopback() || a.IsMulticast() {
-			return fmt.Errorf("machine %q: address %v: give the machine's unicast IPv4 or IPv6 addresses on its link", m.Name, a)
+			return machineErrorf(m.Name, "machine %q: address %v: give the machine's unicast IPv4 or IPv6 addresses on its link", m.Name, a)
 		}
 		for _, b := range m.Addrs[:i] {
 			if a == b {
-				return fmt.Errorf("machine %q: address %v is listed twice: list each address once", m.Name, a)
+				return machineErrorf(m.Name, "machine %q: address %v is listed twice: list each address once", m.Name, a)
 			}
 		}
 	}
@@ -296,7 +295,7 @@ func checkProtection(rs *Ruleset) error {
 		owner := map[netip.Addr]string{}
 		for _, e := range t.Sets[SetMachines] {
 			if o, ok := owner[e.Addr]; ok && o != e.Machine {
-				return fmt.Errorf("machine %q: address %v is also used by machine %q: give each machine its own address", e.Machine, e.Addr, o)
+				return machineErrorf(e.Machine, "machine %q: address %v is also used by machine %q: give each machine its own address", e.Machine, e.Addr, o)
 			}
 			owner[e.Addr] = e.Machine
 		}
@@ -312,7 +311,7 @@ func checkProtection(rs *Ruleset) error {
 			for _, e := range t.Sets[SetMachines] {
 				o, ok := byLink[e.Link]
 				if ok && o != e.Machine && flagged[o] != flagged[e.Machine] {
-					return fmt.Errorf("machines %q and %q share link %s but differ in %s: set it for the zone, not for one member", o, e.Machine, e.Link, c.setting)
+					return machineErrorf(e.Machine, "machines %q and %q share link %s but differ in %s: set it for the zone, not for one member", o, e.Machine, e.Link, c.setting)
 				}
 				byLink[e.Link] = e.Machine
 			}

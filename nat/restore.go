@@ -41,7 +41,9 @@ func Restore(a *Applier, st *Store) error {
 		return err
 	}
 	if len(refused) > 0 {
-		return fmt.Errorf("restored %d machine(s), left out: %w", len(ms), errors.Join(refused...))
+		// %v, not %w: the machines that are in are installed, so this is
+		// not a refused configuration (MachineError) but a partial success.
+		return fmt.Errorf("restored %d machine(s), left out: %v", len(ms), errors.Join(refused...))
 	}
 	return nil
 }

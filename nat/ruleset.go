@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 )
 
 // Family is an nftables address family nspawnctl uses: systemd keeps one
@@ -219,7 +218,7 @@ func Plan(machines []Machine) (*Ruleset, error) {
 			return nil, err
 		}
 		if seen[m.Name] {
-			return nil, fmt.Errorf("machine %q is given twice: merge its forwards into one entry", m.Name)
+			return nil, machineErrorf(m.Name, "machine %q is given twice: merge its forwards into one entry", m.Name)
 		}
 		seen[m.Name] = true
 		addMachine(rs, m)
@@ -331,7 +330,7 @@ func checkConflicts(rs *Ruleset) error {
 				if a.addr.IsValid() && b.addr.IsValid() && a.addr != b.addr {
 					continue
 				}
-				return fmt.Errorf("machine %q: host port %s %s%s is also forwarded by machine %q: give one of them another port or distinct host addresses",
+				return machineErrorf(b.machine, "machine %q: host port %s %s%s is also forwarded by machine %q: give one of them another port or distinct host addresses",
 					b.machine, protoName(k.proto), describeHost(b.addr, k.fam), fmt.Sprint(k.port), a.machine)
 			}
 		}
@@ -342,7 +341,7 @@ func checkConflicts(rs *Ruleset) error {
 		// another machine's target there without its hairpin element.
 		for _, e := range append(append([]Element{}, t.Sets[SetHairpin]...), t.Sets[SetLocalhost]...) {
 			if o, ok := owner[e.Addr]; ok && o != e.Machine {
-				return fmt.Errorf("machine %q: target address %v is also used by machine %q: give each machine its own address", e.Machine, e.Addr, o)
+				return machineErrorf(e.Machine, "machine %q: target address %v is also used by machine %q: give each machine its own address", e.Machine, e.Addr, o)
 			}
 			owner[e.Addr] = e.Machine
 		}
@@ -394,20 +393,20 @@ func CheckSystemd(rs *Ruleset, systemd []SystemdPort) error {
 	for _, p := range systemd {
 		taken[portKey{p.Family, p.Proto, p.Port}] = true
 	}
-	var errs []string
+	var errs machineErrors
 	for f, t := range rs.Tables {
 		for _, k := range []SetKind{SetDNATAny, SetDNATAddr, SetDNATSrc} {
 			for _, e := range t.Sets[k] {
 				if pk := (portKey{Family(f), e.Proto, e.Port}); taken[pk] {
 					taken[pk] = false // one message per port
-					errs = append(errs, fmt.Sprintf("machine %q: %s port %d (%s) is already mapped by systemd in %s %s map_port_ipport (an nspawn Port= setting): remove that setting or choose another port",
+					errs = append(errs, machineErrorf(e.Machine, "machine %q: %s port %d (%s) is already mapped by systemd in %s %s map_port_ipport (an nspawn Port= setting): remove that setting or choose another port",
 						e.Machine, protoName(e.Proto), e.Port, Family(f), Family(f), TableName))
 				}
 			}
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
+		return errs
 	}
 	return nil
 }

@@ -75,17 +75,17 @@ func (s *Store) Load(name string) (Machine, error) {
 	}
 	data, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Machine{}, fmt.Errorf("machine %q: %w in %s: apply its configuration first", name, ErrNotFound, s.Dir)
+		return Machine{}, machineErrorf(name, "machine %q: %w in %s: apply its configuration first", name, ErrNotFound, s.Dir)
 	}
 	if err != nil {
-		return Machine{}, fmt.Errorf("machine %q: read %s: %w", name, p, err)
+		return Machine{}, machineErrorf(name, "machine %q: read %s: %w", name, p, err)
 	}
 	var m Machine
 	if err := json.Unmarshal(data, &m); err != nil {
-		return Machine{}, fmt.Errorf("machine %q: %s is corrupt: %w (delete it and apply the configuration again)", name, p, err)
+		return Machine{}, machineErrorf(name, "machine %q: %s is corrupt: %w (delete it and apply the configuration again)", name, p, err)
 	}
 	if m.Name != name {
-		return Machine{}, fmt.Errorf("machine %q: %s names machine %q: delete it and apply the configuration again", name, p, m.Name)
+		return Machine{}, machineErrorf(name, "machine %q: %s names machine %q: delete it and apply the configuration again", name, p, m.Name)
 	}
 	return m, m.Validate()
 }
@@ -99,7 +99,7 @@ func (s *Store) Delete(name string) error {
 			return err
 		}
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("machine %q: remove %s: %w", name, p, err)
+			return machineErrorf(name, "machine %q: remove %s: %w", name, p, err)
 		}
 	}
 	return nil
@@ -150,7 +150,7 @@ func (s *Store) SetUp(name string, up bool) error {
 		return writeAtomic(p, nil)
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("machine %q: remove %s: %w", name, p, err)
+		return machineErrorf(name, "machine %q: remove %s: %w", name, p, err)
 	}
 	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/machine/state"
-	"github.com/nspawnctl/nspawnctl/nat"
 )
 
 func init() {
@@ -25,26 +24,15 @@ func init() {
 }
 
 // refreshNAT re-applies a running machine's forwards from the NAT store, or
-// removes them when the machine no longer has any.
+// removes them when the machine no longer has any (nat.Session.Refresh).
 func (a *app) refreshNAT(stateDir string) func(name string) error {
 	return func(name string) error {
-		e := &natEnv{a: a, state: stateDir}
-		if err := e.open(); err != nil {
-			return err
-		}
-		defer e.close()
-		if !e.store.IsUp(name) {
-			return nil
-		}
-		installed := e.store.InstalledDef(name)
-		m, err := e.store.Load(name)
+		s, err := (&natEnv{a: a, state: stateDir}).open()
 		if err != nil {
-			m = nat.Machine{Name: name}
-		}
-		if err := e.applier.ReplaceMachine(installed, m); err != nil {
 			return err
 		}
-		return e.store.MarkUp(m)
+		defer s.Close()
+		return s.Refresh(name)
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
 	"os"
 	"time"
 
@@ -82,9 +80,9 @@ func (a *app) offlineManager(f *hostFlags) (*machine.Manager, error) {
 	return &machine.Manager{
 		FSRoot: "/", Store: &state.Store{Dir: f.stateDir},
 		NAT:     nat.NewStore(f.stateDir),
-		Traffic: natTraffic{nat.NewStore(f.stateDir)},
+		Traffic: nat.HostTraffic{Store: nat.NewStore(f.stateDir)},
 		Binary:  bin, MachineID: id,
-		HostPrefixes: hostPrefixes,
+		HostPrefixes: host.Prefixes,
 		Systemd:      networkd.SystemdVersion,
 		LinkAddrs:    machine.NetlinkLinkAddrs,
 		Run:          host.ExecRun(a.stderr),
@@ -129,30 +127,6 @@ func locked(m *machine.Manager, fn func() error) error {
 
 // lockWait bounds how long a command waits for another nspawnctl's state lock.
 const lockWait = 2 * time.Minute
-
-// hostPrefixes lists the networks of the host's own addresses, which address
-// allocation avoids.
-func hostPrefixes() ([]netip.Prefix, error) {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil, err
-	}
-	var out []netip.Prefix
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, _ := netip.AddrFromSlice(ipn.IP)
-		ones, _ := ipn.Mask.Size()
-		ip = ip.Unmap()
-		if ip.IsLoopback() || ip.IsLinkLocalUnicast() {
-			continue
-		}
-		out = append(out, netip.PrefixFrom(ip, ones).Masked())
-	}
-	return out, nil
-}
 
 func newCreateCmd(a *app) *cobra.Command {
 	var hf hostFlags

@@ -5,91 +5,46 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/vishvananda/netns"
 
-	"github.com/nspawnctl/nspawnctl/internal/filelock"
-	"github.com/nspawnctl/nspawnctl/internal/linediff"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
 func init() { registerCommand(newNatCmd) }
 
-// natEnv is what every nat subcommand works on: the store, and the kernel
-// of the host or of the namespace given with --netns.
+// natEnv is what every nat subcommand works on: a nat.Session on the store
+// under --state-dir and the kernel of the host or of the namespace given
+// with --netns.
 type natEnv struct {
-	a       *app
-	netns   string
-	state   string
-	ns      netns.NsHandle
-	applier *nat.Applier
-	store   *nat.Store
-	release func()
+	a     *app
+	netns string
+	state string
 }
 
-func (e *natEnv) open() error {
-	// Hooks of machines starting at the same moment run concurrently, and
-	// each reads the kernel's state before it sends its batch: take turns.
-	// This lock is not the machine state's, which create, apply and remove
-	// hold while systemd runs these hooks.
-	release, err := filelock.Acquire(filepath.Join(e.state, "nat", "lock"), lockWait)
-	if err != nil {
-		return err
+// open opens the session of a subcommand; a --netns that cannot be opened
+// is a usage error.
+func (e *natEnv) open() (*nat.Session, error) {
+	s, err := nat.Open(e.state, e.netns, lockWait, func(f string, args ...any) {
+		fmt.Fprintf(e.a.stderr, "nspawnctl: warning: "+f+"\n", args...)
+	})
+	var nse *nat.NamespaceError
+	if errors.As(err, &nse) {
+		return nil, withCode(exitUsage, err)
 	}
-	e.release = release
-	e.store = nat.NewStore(e.state)
-	e.ns = netns.None()
-	if e.netns != "" {
-		ns, err := netns.GetFromPath(e.netns)
+	return s, err
+}
+
+// run wraps a subcommand body with opening and closing the session; the
+// body's errors about a machine's definition get exit code 3.
+func (e *natEnv) run(body func(s *nat.Session, args []string) error) func(*cobra.Command, []string) error {
+	return func(_ *cobra.Command, args []string) error {
+		s, err := e.open()
 		if err != nil {
-			return withCode(exitUsage, fmt.Errorf("open network namespace %s: %w", e.netns, err))
-		}
-		e.ns = ns
-	}
-	conn, err := nat.NewConn(int(e.ns))
-	if err != nil {
-		return fmt.Errorf("open an nftables connection: %w", err)
-	}
-	e.applier = &nat.Applier{Conn: conn, Links: nat.NamespaceLinks{NS: e.ns}, Conntrack: nat.NamespaceConntrack{NS: e.ns},
-		Warn: func(f string, args ...any) { fmt.Fprintf(e.a.stderr, "nspawnctl: warning: "+f+"\n", args...) }}
-	return nil
-}
-
-func (e *natEnv) close() {
-	if e.release != nil {
-		e.release()
-		e.release = nil
-	}
-	if e.ns.IsOpen() {
-		e.ns.Close()
-	}
-}
-
-// run wraps a subcommand body with opening and closing the environment.
-func (e *natEnv) run(body func() error) func(*cobra.Command, []string) error {
-	return func(*cobra.Command, []string) error {
-		if err := e.open(); err != nil {
 			return err
 		}
-		defer e.close()
-		return body()
-	}
-}
-
-// withMachine is run for the subcommands of one machine: body gets the
-// stored definition of the machine the argument names.
-func (e *natEnv) withMachine(body func(nat.Machine) error) func(*cobra.Command, []string) error {
-	return func(c *cobra.Command, args []string) error {
-		return e.run(func() error {
-			m, err := e.store.Load(args[0])
-			if err != nil {
-				return withCode(exitInvalid, err)
-			}
-			return body(m)
-		})(c, args)
+		defer s.Close()
+		return natErr(body(s, args))
 	}
 }
 
@@ -115,22 +70,15 @@ hook) refuses a start whose forwards conflict, before the container runs;
 		Use:   "apply",
 		Short: "Install the running machines' forwards and outbound NAT, and nothing else of nspawnctl's",
 		Args:  noArgs,
-		RunE: e.run(func() error {
-			if from != "" {
-				ms, err := readMachines(from)
-				if err != nil {
-					return withCode(exitInvalid, err)
-				}
-				return applyErr(e.applier.Apply(ms))
+		RunE: e.run(func(s *nat.Session, _ []string) error {
+			if from == "" {
+				return s.ApplyActive()
 			}
-			ms, err := e.store.Active()
+			ms, err := readMachines(from)
 			if err != nil {
 				return withCode(exitInvalid, err)
 			}
-			if err := applyErr(e.applier.Apply(ms)); err != nil {
-				return err
-			}
-			return e.store.MarkAllUp(ms)
+			return s.Applier.Apply(ms)
 		}),
 	}
 	apply.Flags().StringVar(&from, "from", "", "apply the machines in this JSON file (an array) instead of the store")
@@ -140,22 +88,14 @@ hook) refuses a start whose forwards conflict, before the container runs;
 		Use:   "show",
 		Short: "Print nspawnctl's installed objects; exit 4 if they differ from the store",
 		Args:  noArgs,
-		RunE: e.run(func() error {
-			ms, err := e.store.Active()
-			if err != nil {
-				return withCode(exitInvalid, err)
-			}
-			want, err := nat.Plan(ms)
-			if err != nil {
-				return withCode(exitInvalid, err)
-			}
-			have, err := e.applier.Installed()
+		RunE: e.run(func(s *nat.Session, _ []string) error {
+			installed, diff, err := s.Show()
 			if err != nil {
 				return err
 			}
-			fmt.Fprint(a.stdout, have.OwnText())
-			if d := linediff.Unordered(have.OwnText(), want.OwnText()); d != "" {
-				fmt.Fprintf(a.stdout, "\n# differs from the desired state (- installed, + desired; run \"nspawnctl nat apply\"):\n%s", d)
+			fmt.Fprint(a.stdout, installed)
+			if diff != "" {
+				fmt.Fprintf(a.stdout, "\n# differs from the desired state (- installed, + desired; run \"nspawnctl nat apply\"):\n%s", diff)
 				return withCode(exitDiffers, errors.New(""))
 			}
 			return nil
@@ -166,70 +106,45 @@ hook) refuses a start whose forwards conflict, before the container runs;
 		Use:   "restore",
 		Short: "Re-install the running machines' forwards and outbound NAT after a firewall reload",
 		Args:  noArgs,
-		RunE: e.run(func() error {
-			return applyErr(nat.Restore(e.applier, e.store))
-		}),
+		RunE:  e.run(func(s *nat.Session, _ []string) error { return s.Restore() }),
 	}
 
 	flush := &cobra.Command{
 		Use:   "flush",
 		Short: "Remove all of nspawnctl's nft objects (never systemd's)",
 		Args:  noArgs,
-		RunE:  e.run(func() error { return e.applier.Flush() }),
+		RunE:  e.run(func(s *nat.Session, _ []string) error { return s.Applier.Flush() }),
 	}
 
 	up := &cobra.Command{
 		Use:   "up NAME",
 		Short: "Mark a machine running and install its forwards and outbound NAT (ExecStartPost hook)",
 		Args:  oneArg,
-		RunE: e.withMachine(func(m nat.Machine) error {
-			// What the marker says was installed lets the change look up
-			// only this machine's elements (nat.ReplaceMachine).
-			if err := applyErr(e.applier.ReplaceMachine(e.store.InstalledDef(m.Name), m)); err != nil {
-				return err
-			}
-			return e.store.MarkUp(m)
-		}),
+		RunE:  e.run(func(s *nat.Session, args []string) error { return s.Up(args[0]) }),
 	}
 
 	check := &cobra.Command{
 		Use:   "check NAME",
 		Short: "Refuse a machine's start if its forwards conflict (ExecStartPre hook); changes nothing",
 		Args:  oneArg,
-		RunE: e.withMachine(func(m nat.Machine) error {
-			return applyErr(e.applier.CheckMachine(m))
-		}),
+		RunE:  e.run(func(s *nat.Session, args []string) error { return s.Check(args[0]) }),
 	}
 
 	down := &cobra.Command{
 		Use:   "down NAME",
 		Short: "Remove a machine's forwards and mark it stopped, keeping its definition (ExecStopPost hook)",
 		Args:  oneArg,
-		RunE: func(c *cobra.Command, args []string) error {
-			return e.run(func() error {
-				// The marker goes first: even if the kernel refuses, a
-				// later restore must not bring a stopped machine back.
-				// Without a marker, what is installed is unknown (say, nat
-				// up was killed before it wrote one): read everything.
-				var installed *nat.Machine
-				if e.store.IsUp(args[0]) {
-					installed = e.store.InstalledDef(args[0])
-				}
-				if err := e.store.SetUp(args[0], false); err != nil {
-					return withCode(exitInvalid, err)
-				}
-				return e.applier.ReplaceMachine(installed, nat.Machine{Name: args[0]})
-			})(c, args)
-		},
+		RunE:  e.run(func(s *nat.Session, args []string) error { return s.Down(args[0]) }),
 	}
 
 	cmd.AddCommand(show, apply, restore, flush, check, up, down)
 	return cmd
 }
 
-// applyErr gives configuration errors (validation, conflicts) exit code 3.
-func applyErr(err error) error {
-	if err != nil && strings.HasPrefix(err.Error(), "machine ") {
+// natErr gives errors in a machine's definition (validation, conflicts,
+// a corrupt record: nat.MachineError) exit code 3.
+func natErr(err error) error {
+	if nat.IsMachineError(err) {
 		return withCode(exitInvalid, err)
 	}
 	return err

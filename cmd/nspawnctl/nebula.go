@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +14,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
@@ -155,7 +152,7 @@ network namespace at ` + nebula.NetnsDir + `/NAME, where the sidecar unit joins 
 			name := args[0]
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			if err := checkSidecarVersion(ctx, name, paths.config(name), bin); err != nil {
+			if err := nebula.CheckSidecarVersion(ctx, name, paths.config(name), bin); err != nil {
 				return err
 			}
 			if err := nebula.CheckTun(tunPath); err != nil {
@@ -189,36 +186,6 @@ network namespace at ` + nebula.NetnsDir + `/NAME, where the sidecar unit joins 
 	cmd.Flags().StringVar(&tunPath, "tun", nebula.TunPath, "the tun device the sidecar's user must be able to open")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for nebula and machined")
 	return cmd
-}
-
-// checkSidecarVersion refuses to start a sidecar whose config uses settings
-// the installed nebula would silently ignore: nebula was downgraded, or
-// replaced, since the config was rendered.
-func checkSidecarVersion(ctx context.Context, name, configPath, bin string) error {
-	content, err := os.ReadFile(configPath)
-	if err != nil {
-		return fmt.Errorf("reading the nebula config of machine %s: %w; apply a configuration with a nebula block for it", name, err)
-	}
-	need, err := nebula.RequiredFromConfig(content)
-	if err != nil {
-		return fmt.Errorf("%s: %w; re-apply the configuration to rewrite it", configPath, err)
-	}
-	if bin == "" {
-		if bin, err = nebula.FindBinary(); err != nil {
-			return err
-		}
-	}
-	have, err := nebula.DetectVersion(ctx, bin)
-	if err != nil {
-		return err
-	}
-	if need.IsZero() {
-		need = nebula.MinVersion
-	}
-	if have.Less(need) {
-		return fmt.Errorf("the nebula config of machine %s needs nebula %s or later (it uses settings older releases silently ignore), but %s is %s; upgrade nebula, or change the nebula block and apply", name, need, bin, have)
-	}
-	return nil
 }
 
 func newNebulaCleanupCmd(a *app) *cobra.Command {
@@ -288,7 +255,7 @@ func newNebulaStatusCmd(a *app) *cobra.Command {
 				}
 			}
 			if conf, err := os.ReadFile(paths.config(name)); err == nil {
-				st.Device = deviceFromConfig(conf)
+				st.Device = nebula.DeviceFromConfig(conf)
 			}
 			if bus, err := host.OpenBus(ctx); err == nil {
 				if units, err := host.NewSystemdUnits(ctx, bus); err == nil {
@@ -299,9 +266,9 @@ func newNebulaStatusCmd(a *app) *cobra.Command {
 				bus.Close()
 			}
 			if st.Device != "" {
-				st.LinkState, st.LinkAddrs = linkIn(paths.netns(name), st.Device)
+				st.LinkState, st.LinkAddrs = nebula.LinkIn(paths.netns(name), st.Device)
 			}
-			if peers, err := queryPeers(ctx, &paths, name); err != nil {
+			if peers, err := nebula.QueryMachinePeers(ctx, filepath.Join(paths.configRoot, name), paths.netns(name)); err != nil {
 				st.PeersNote = nebula.PeersNote(name, err)
 			} else {
 				st.Peers = peers
@@ -323,21 +290,6 @@ func newNebulaStatusCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// queryPeers reads machine's hostmap from its sidecar's console with the
-// keys apply wrote next to its config.
-func queryPeers(ctx context.Context, paths *nebulaPaths, name string) ([]nebula.Peer, error) {
-	dir := filepath.Join(paths.configRoot, name)
-	hostKey, err := os.ReadFile(filepath.Join(dir, nebula.ConsoleCredential))
-	if err != nil {
-		return nil, fmt.Errorf("no console key (%w): apply the configuration again with this nspawnctl and restart the machine's sidecar", err)
-	}
-	clientKey, err := os.ReadFile(filepath.Join(dir, "console.key"))
-	if err != nil {
-		return nil, fmt.Errorf("no console key (%w): apply the configuration again with this nspawnctl and restart the machine's sidecar", err)
-	}
-	return nebula.QueryPeers(ctx, paths.netns(name), hostKey, clientKey)
-}
-
 // writePeers prints one line per peer: overlay address, name, the underlay
 // address in use (or the relay), and the message counter.
 func writePeers(w io.Writer, st nebulaStatus) {
@@ -357,44 +309,4 @@ func writePeers(w io.Writer, st nebulaStatus) {
 		}
 		fmt.Fprintf(w, "  %-18s %-16s via %-24s groups %s, %d messages\n", strings.Join(p.Addresses, ","), p.Name, dash(via), dash(strings.Join(p.Groups, ",")), p.Messages)
 	}
-}
-
-// deviceFromConfig finds tun.dev in a config nspawnctl rendered (one JSON
-// string after "  dev: ").
-func deviceFromConfig(conf []byte) string {
-	for _, l := range strings.Split(string(conf), "\n") {
-		if v, ok := strings.CutPrefix(l, "  dev: "); ok {
-			var s string
-			if json.Unmarshal([]byte(v), &s) == nil {
-				return s
-			}
-		}
-	}
-	return ""
-}
-
-// linkIn describes device in the namespace bind-mounted at nsPath: "absent"
-// when the sidecar is not running (or the machine is stopped).
-func linkIn(nsPath, device string) (string, []string) {
-	ns, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return "no namespace (machine or sidecar not running)", nil
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return "unknown: " + err.Error(), nil
-	}
-	defer h.Close()
-	l, err := h.LinkByName(device)
-	if err != nil {
-		return "absent", nil
-	}
-	var addrs []string
-	if as, err := h.AddrList(l, netlink.FAMILY_ALL); err == nil {
-		for _, ad := range as {
-			addrs = append(addrs, ad.IPNet.String())
-		}
-	}
-	return l.Attrs().OperState.String(), addrs
 }

@@ -8,20 +8,6 @@ import (
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
-// natTraffic is the machine.TrafficSource of the host: the NAT store and the
-// host's nftables. It takes no lock: reading counters changes nothing.
-type natTraffic struct{ *nat.Store }
-
-// Counters reads the host's counters of nspawnctl's nft objects.
-func (t natTraffic) Counters() (*nat.Counters, error) {
-	conn, err := nat.NewConn(-1)
-	if err != nil {
-		return nil, fmt.Errorf("open an nftables connection: %w", err)
-	}
-	defer conn.CloseLasting()
-	return (&nat.Applier{Conn: conn}).Counters()
-}
-
 // trafficRows renders a status's counters as "key: value" rows.
 func trafficRows(t *machine.Traffic, row func(k, v string)) {
 	if t == nil {
