@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
@@ -96,7 +95,7 @@ func (p *Parser) ParseSource(name string, src []byte) (*File, hcl.Diagnostics) {
 		return nil, asSentences(diags)
 	}
 	var out File
-	diags = append(diags, gohcl.DecodeBody(f.Body, nil, &out)...)
+	diags = append(diags, decodeBody(f.Body, &out)...)
 	if diags.HasErrors() {
 		return nil, asSentences(diags)
 	}
