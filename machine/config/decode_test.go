@@ -118,12 +118,12 @@ func diagText(diags hcl.Diagnostics) string {
 // pass: it must say yes for every literal hugeNumbers would parse.
 func TestMayHoldHugeNumber(t *testing.T) {
 	for src, want := range map[string]bool{
-		"a = 1e100000000":                         true,
-		"a = 1E5":                                 true,
-		"a = .5e3":                                true,
-		"a = 12345678901234567890":                true,
-		"a = 1234567890.123456789":                true,
-		`{"a": 2e-400}`:                           true,
+		"a = 1e100000000":          true,
+		"a = 1E5":                  true,
+		"a = .5e3":                 true,
+		"a = 12345678901234567890": true,
+		"a = 1234567890.123456789": true,
+		`{"a": 2e-400}`:            true,
 		"machine \"m1\" {\n  host_port = 8080\n}": false,
 		"ipv4_pool = \"10.0.0.0/8\"":              false,
 		"name = \"e1\"":                           false,
