@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
@@ -96,7 +95,7 @@ func (p *Parser) ParseSource(name string, src []byte) (*File, hcl.Diagnostics) {
 		return nil, asSentences(diags)
 	}
 	var out File
-	diags = append(diags, gohcl.DecodeBody(f.Body, nil, &out)...)
+	diags = append(diags, decodeBody(f.Body, &out)...)
 	if diags.HasErrors() {
 		return nil, asSentences(diags)
 	}
@@ -179,6 +178,9 @@ func (c *Config) Merge(f *File, diags *hcl.Diagnostics) {
 // needs a magnitude beyond 2^64 or below 2^-64, so those are refused before
 // decoding.
 func hugeNumbers(name string, src []byte) hcl.Diagnostics {
+	if !mayHoldHugeNumber(src) {
+		return nil
+	}
 	var diags hcl.Diagnostics
 	check := func(lit string, rng hcl.Range) {
 		// A literal of at most 19 characters without an exponent lies
@@ -221,6 +223,30 @@ func hugeNumbers(name string, src []byte) hcl.Diagnostics {
 			check(string(n), byteRange(name, src, end-len(n), end))
 		}
 	}
+}
+
+// mayHoldHugeNumber reports whether src could hold a number literal that
+// hugeNumbers parses: one with an exponent, which has a digit or a point
+// right before its e, or one longer than 19 characters, a run of 20 digits
+// and points. Without either, lexing the file a second time (a third of
+// loading 10,000 machines) cannot find one. Strings and identifiers can match
+// too ("0e1f" in a hash); that costs only the full check.
+func mayHoldHugeNumber(src []byte) bool {
+	run := 0
+	for _, c := range src {
+		switch {
+		case c >= '0' && c <= '9' || c == '.':
+			run++
+			if run > 19 {
+				return true
+			}
+		case (c == 'e' || c == 'E') && run > 0:
+			return true
+		default:
+			run = 0
+		}
+	}
+	return false
 }
 
 // byteRange returns the hcl.Range of src[start:end].
