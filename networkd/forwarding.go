@@ -104,15 +104,25 @@ func ParseSystemdVersion(s string) int {
 	return n
 }
 
+// SystemdVersionLine returns the first line of "systemctl --version"
+// (e.g. "systemd 252 (252.39-1~deb12u1)"), which needs no system bus.
+func SystemdVersionLine(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, "systemctl", "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("reading systemd's version (systemctl --version): %w", err)
+	}
+	first, _, _ := bytes.Cut(out, []byte("\n"))
+	return strings.TrimSpace(string(first)), nil
+}
+
 // SystemdVersion returns the installed systemd's major version from
 // "systemctl --version", which needs no system bus (plan runs without one).
 func SystemdVersion(ctx context.Context) (int, error) {
-	out, err := exec.CommandContext(ctx, "systemctl", "--version").Output()
+	first, err := SystemdVersionLine(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("reading systemd's version (systemctl --version): %w", err)
+		return 0, err
 	}
-	first, _, _ := bytes.Cut(out, []byte("\n"))
-	v := ParseSystemdVersion(string(first))
+	v := ParseSystemdVersion(first)
 	if v == 0 {
 		return 0, fmt.Errorf("reading systemd's version: systemctl --version printed %q", first)
 	}

@@ -17,6 +17,8 @@ import (
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 	"github.com/vishvananda/netlink"
+
+	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
 // System is the real HostView: files and sysctls under Root, links from
@@ -181,12 +183,7 @@ func (s *System) SystemdVersion() (string, error) {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "systemctl", "--version").Output()
-	if err != nil {
-		return "", fmt.Errorf("systemctl --version: %w", err)
-	}
-	first, _, _ := strings.Cut(string(out), "\n")
-	return strings.TrimSpace(first), nil
+	return networkd.SystemdVersionLine(ctx)
 }
 
 // Links implements HostView.
