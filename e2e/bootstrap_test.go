@@ -11,7 +11,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/e2e/testhost"
 	"github.com/nspawnctl/nspawnctl/internal/host"
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/engine"
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/state"
 	"github.com/nspawnctl/nspawnctl/nat"
@@ -66,7 +66,7 @@ func TestBootstrapRoot(t *testing.T) {
 	var id [16]byte
 	cfg := &config.Config{Files: []string{"boot.hcl"}, Machines: []*config.Machine{&f.Machines[0]}}
 	var progress strings.Builder
-	m := &machine.Manager{
+	m := &engine.Manager{
 		FSRoot: fsroot, Store: &state.Store{Dir: filepath.Join(fsroot, "var/lib/nspawnctl")},
 		Units: noUnits{}, Networkd: noNetworkd{}, NAT: nat.NewStore(filepath.Join(fsroot, "var/lib/nspawnctl")),
 		Binary: "/usr/local/bin/nspawnctl", MachineID: id,
@@ -77,7 +77,7 @@ func TestBootstrapRoot(t *testing.T) {
 		t.Fatal(err, vd)
 	}
 	start := time.Now()
-	if err := m.Create(ctx, r, "boot", machine.CreateOptions{Ownership: state.OwnerImperative}); err != nil {
+	if err := m.Create(ctx, r, "boot", engine.CreateOptions{Ownership: state.OwnerImperative}); err != nil {
 		t.Fatalf("create: %v\n%s", err, progress.String())
 	}
 	t.Logf("bootstrap with mmdebstrap from %s: %s", mirror, time.Since(start).Round(time.Second))
@@ -105,7 +105,7 @@ func TestBootstrapRoot(t *testing.T) {
 		t.Error("the temporary bootstrap directory was left behind")
 	}
 
-	if err := m.Remove(ctx, "boot", machine.RemoveOptions{}); err != nil {
+	if err := m.Remove(ctx, "boot", engine.RemoveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(root); !os.IsNotExist(err) {

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/e2e/testhost"
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/engine"
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
@@ -64,7 +64,7 @@ func TestExamplesApplyThenPlan(t *testing.T) {
 			}
 			mustNspawnctl(t, ctx, h, "apply", exampleDir)
 			r := mustNspawnctl(t, ctx, h, "plan", "--json", exampleDir)
-			var plans []machine.MachinePlan
+			var plans []engine.MachinePlan
 			if err := json.Unmarshal([]byte(r.Stdout), &plans); err != nil {
 				t.Fatalf("plan --json of %s: %v\n%s", name, err, r.Stdout)
 			}
@@ -72,7 +72,7 @@ func TestExamplesApplyThenPlan(t *testing.T) {
 				t.Errorf("plan of %s lists no machine", name)
 			}
 			for _, p := range plans {
-				if p.Action != machine.ActionUnchanged || len(p.Files) > 0 || len(p.NAT) > 0 {
+				if p.Action != engine.ActionUnchanged || len(p.Files) > 0 || len(p.NAT) > 0 {
 					t.Errorf("example %s: plan right after apply shows %s for %s: files %+v, nat %v", name, p.Action, p.Name, p.Files, p.NAT)
 				}
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/engine"
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/machine/state"
@@ -38,9 +38,9 @@ func (a *app) refreshNAT(stateDir string) func(name string) error {
 
 // declared loads, resolves and plans a declared configuration under the state lock.
 type declared struct {
-	m        *machine.Manager
+	m        *engine.Manager
 	resolved *resolve.Resolved
-	plans    []*machine.MachinePlan
+	plans    []*engine.MachinePlan
 	files    []string
 	unlock   func()
 	closeFn  func()
@@ -117,11 +117,11 @@ func (a *app) withDeclared(hf *hostFlags, prune, force *bool, online bool, fn fu
 
 // printPlan shows a plan the way a reviewer reads it: one heading per
 // machine with its action and activation, then each file with its diff.
-func (a *app) printPlan(plans []*machine.MachinePlan, diffs bool) {
+func (a *app) printPlan(plans []*engine.MachinePlan, diffs bool) {
 	for _, p := range plans {
 		line := fmt.Sprintf("%s %s", planSymbol(p.Action), p.Name)
 		switch p.Action {
-		case machine.ActionCreate, machine.ActionUpdate:
+		case engine.ActionCreate, engine.ActionUpdate:
 			line += fmt.Sprintf(" (%s; running machine: %s)", p.Action, p.Activation)
 		default:
 			line += " (" + p.Action + ")"
@@ -134,7 +134,7 @@ func (a *app) printPlan(plans []*machine.MachinePlan, diffs bool) {
 			writeLine(a.stdout, fmt.Sprintf("    %s %s [%s]", f.Kind, f.Path, f.Effect))
 			if diffs && f.Diff != "" {
 				for _, l := range strings.Split(strings.TrimRight(f.Diff, "\n"), "\n") {
-					if strings.HasPrefix(l, "  ") && p.Action == machine.ActionUpdate {
+					if strings.HasPrefix(l, "  ") && p.Action == engine.ActionUpdate {
 						continue // unchanged context is noise in a plan
 					}
 					writeLine(a.stdout, "        "+l)
@@ -149,8 +149,8 @@ func (a *app) printPlan(plans []*machine.MachinePlan, diffs bool) {
 
 func planSymbol(action string) string {
 	return map[string]string{
-		machine.ActionCreate: "+", machine.ActionUpdate: "~", machine.ActionRemove: "-",
-		machine.ActionUnchanged: "=", machine.ActionKeep: "!",
+		engine.ActionCreate: "+", engine.ActionUpdate: "~", engine.ActionRemove: "-",
+		engine.ActionUnchanged: "=", engine.ActionKeep: "!",
 	}[action]
 }
 
@@ -196,7 +196,7 @@ nspawnctl does not manage, are never changed without --force.`,
 			a.printPlan(d.plans, false)
 			// Starting and stopping runs the NAT hooks, which take the lock
 			// of the NAT store, not this one; keeping ours serialises applies.
-			return d.m.Apply(ctx, d.resolved, d.plans, machine.ApplyOptions{
+			return d.m.Apply(ctx, d.resolved, d.plans, engine.ApplyOptions{
 				ConfigFiles: d.files, RefreshNAT: a.refreshNAT(hf.stateDir),
 			})
 		}),
@@ -249,7 +249,7 @@ func newRollbackCmd(a *app) *cobra.Command {
 		Use:   "rollback NAME [--to N]",
 		Short: "Return a machine to its previous (or a given) generation",
 		Args:  cobra.ExactArgs(1),
-		RunE: a.onHost(&hf, func(ctx context.Context, m *machine.Manager, args []string) error {
+		RunE: a.onHost(&hf, func(ctx context.Context, m *engine.Manager, args []string) error {
 			return locked(m, func() error { return m.Rollback(ctx, args[0], to, a.refreshNAT(hf.stateDir)) })
 		}),
 	}

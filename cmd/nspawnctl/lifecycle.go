@@ -11,7 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/nspawnctl/nspawnctl/internal/host"
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/engine"
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/machine/state"
@@ -45,7 +45,7 @@ func (f *hostFlags) register(cmd *cobra.Command) {
 // manager opens one system-bus connection for systemd, machined and
 // networkd and returns a Manager for the real host, with a function that
 // closes that connection.
-func (a *app) manager(ctx context.Context, f *hostFlags) (*machine.Manager, func(), error) {
+func (a *app) manager(ctx context.Context, f *hostFlags) (*engine.Manager, func(), error) {
 	m, err := a.offlineManager(f)
 	if err != nil {
 		return nil, nil, err
@@ -66,7 +66,7 @@ func (a *app) manager(ctx context.Context, f *hostFlags) (*machine.Manager, func
 // offlineManager is a Manager without connections to systemd, machined and
 // networkd: enough for what reads only the state directory and files
 // (plan), so that it works where there is no system bus (a laptop, CI).
-func (a *app) offlineManager(f *hostFlags) (*machine.Manager, error) {
+func (a *app) offlineManager(f *hostFlags) (*engine.Manager, error) {
 	id, err := networkd.ReadMachineID(f.machineIDFile)
 	if err != nil {
 		return nil, err
@@ -77,14 +77,14 @@ func (a *app) offlineManager(f *hostFlags) (*machine.Manager, error) {
 			return nil, fmt.Errorf("finding nspawnctl's own path for unit hooks: %w (pass --binary)", err)
 		}
 	}
-	return &machine.Manager{
+	return &engine.Manager{
 		FSRoot: "/", Store: &state.Store{Dir: f.stateDir},
 		NAT:     nat.NewStore(f.stateDir),
 		Traffic: nat.HostTraffic{Store: nat.NewStore(f.stateDir)},
 		Binary:  bin, MachineID: id,
 		HostPrefixes: host.Prefixes,
 		Systemd:      networkd.SystemdVersion,
-		LinkAddrs:    machine.NetlinkLinkAddrs,
+		LinkAddrs:    engine.NetlinkLinkAddrs,
 		Run:          host.ExecRun(a.stderr),
 		Progress:     a.terminal(),
 		Out:          a.stderr,
@@ -102,7 +102,7 @@ func (a *app) terminal() io.Writer {
 
 // onHost returns a cobra RunE that connects to the host's systemd,
 // machined and networkd, bounded by --timeout, and runs fn with them.
-func (a *app) onHost(hf *hostFlags, fn func(ctx context.Context, m *machine.Manager, args []string) error) func(*cobra.Command, []string) error {
+func (a *app) onHost(hf *hostFlags, fn func(ctx context.Context, m *engine.Manager, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
 		defer cancel()
@@ -116,7 +116,7 @@ func (a *app) onHost(hf *hostFlags, fn func(ctx context.Context, m *machine.Mana
 }
 
 // locked runs fn under the state lock.
-func locked(m *machine.Manager, fn func() error) error {
+func locked(m *engine.Manager, fn func() error) error {
 	unlock, err := m.Store.Lock(lockWait)
 	if err != nil {
 		return err
@@ -180,7 +180,7 @@ nothing behind.`,
 				unlock()
 				return withCode(exitInvalid, fmt.Errorf("the configuration has errors; nothing was created"))
 			}
-			err = m.Create(ctx, r, name, machine.CreateOptions{Ownership: state.OwnerImperative, Force: force, Start: start, ConfigFiles: files})
+			err = m.Create(ctx, r, name, engine.CreateOptions{Ownership: state.OwnerImperative, Force: force, Start: start, ConfigFiles: files})
 			unlock() // the start below runs hooks that take the lock themselves
 			if err != nil || !start {
 				return err
@@ -218,13 +218,13 @@ func pickMachine(cfg *config.Config, args []string) (string, error) {
 
 // machineVerb builds start, stop, restart and remove, which differ only in
 // what they call for each machine.
-func machineVerb(a *app, use, short string, do func(ctx context.Context, m *machine.Manager, name string) error) *cobra.Command {
+func machineVerb(a *app, use, short string, do func(ctx context.Context, m *engine.Manager, name string) error) *cobra.Command {
 	hf := &hostFlags{}
 	cmd := &cobra.Command{
 		Use:   use + " NAME...",
 		Short: short,
 		Args:  cobra.MinimumNArgs(1),
-		RunE: a.onHost(hf, func(ctx context.Context, m *machine.Manager, args []string) error {
+		RunE: a.onHost(hf, func(ctx context.Context, m *engine.Manager, args []string) error {
 			for _, name := range args {
 				if err := do(ctx, m, name); err != nil {
 					return err
@@ -238,15 +238,15 @@ func machineVerb(a *app, use, short string, do func(ctx context.Context, m *mach
 }
 
 func newStartCmd(a *app) *cobra.Command {
-	return machineVerb(a, "start", "Start machines (their forwards follow)", func(ctx context.Context, m *machine.Manager, n string) error { return m.Start(ctx, n) })
+	return machineVerb(a, "start", "Start machines (their forwards follow)", func(ctx context.Context, m *engine.Manager, n string) error { return m.Start(ctx, n) })
 }
 
 func newStopCmd(a *app) *cobra.Command {
-	return machineVerb(a, "stop", "Stop machines (their forwards are removed)", func(ctx context.Context, m *machine.Manager, n string) error { return m.Stop(ctx, n) })
+	return machineVerb(a, "stop", "Stop machines (their forwards are removed)", func(ctx context.Context, m *engine.Manager, n string) error { return m.Stop(ctx, n) })
 }
 
 func newRestartCmd(a *app) *cobra.Command {
-	return machineVerb(a, "restart", "Stop and start machines", func(ctx context.Context, m *machine.Manager, n string) error {
+	return machineVerb(a, "restart", "Stop and start machines", func(ctx context.Context, m *engine.Manager, n string) error {
 		if err := m.Stop(ctx, n); err != nil {
 			return err
 		}
@@ -256,8 +256,8 @@ func newRestartCmd(a *app) *cobra.Command {
 
 func newRemoveCmd(a *app) *cobra.Command {
 	var keepRoot bool
-	cmd := machineVerb(a, "remove", "Stop machines and delete everything nspawnctl made for them", func(ctx context.Context, m *machine.Manager, n string) error {
-		return locked(m, func() error { return m.Remove(ctx, n, machine.RemoveOptions{KeepRoot: keepRoot}) })
+	cmd := machineVerb(a, "remove", "Stop machines and delete everything nspawnctl made for them", func(ctx context.Context, m *engine.Manager, n string) error {
+		return locked(m, func() error { return m.Remove(ctx, n, engine.RemoveOptions{KeepRoot: keepRoot}) })
 	})
 	cmd.Flags().BoolVar(&keepRoot, "keep-root", false, "keep a root file system that nspawnctl created")
 	return cmd

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/engine"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 )
 
@@ -24,7 +24,7 @@ duration, or 30 days), with the same key, name, addresses and groups, and
 restarts a running sidecar so that it loads it. Run it from a timer more often
 than renew_before, e.g. hourly. Machines whose certificate was given (cert, key)
 are skipped without NAME; with NAME they are an error that says what to do.`,
-		RunE: a.onHost(&hf, func(ctx context.Context, m *machine.Manager, args []string) error {
+		RunE: a.onHost(&hf, func(ctx context.Context, m *engine.Manager, args []string) error {
 			names := args
 			if len(names) == 0 {
 				all, err := m.NebulaMachines()

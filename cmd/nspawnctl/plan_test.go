@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/engine"
 )
 
 // TestPlanNeedsNoBus plans a configuration with only a state directory and
@@ -27,8 +27,8 @@ func TestPlanNeedsNoBus(t *testing.T) {
 		t.Fatalf("plan: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	code, stdout, stderr = runCLI(t, append([]string{"plan", "--json"}, args[1:]...)...)
-	var plans []machine.MachinePlan
-	if code != 0 || json.Unmarshal([]byte(stdout), &plans) != nil || len(plans) != 1 || plans[0].Action != machine.ActionCreate {
+	var plans []engine.MachinePlan
+	if code != 0 || json.Unmarshal([]byte(stdout), &plans) != nil || len(plans) != 1 || plans[0].Action != engine.ActionCreate {
 		t.Fatalf("plan --json: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/nspawnctl/nspawnctl/internal/host"
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/engine"
 )
 
 func init() { registerCommand(newShellCmd) }
@@ -88,7 +88,7 @@ func (a *app) execIn(ctx context.Context, leader uint32, argv []string) error {
 }
 
 // ptyShell relays the terminal to a PTY that machined opened in the machine.
-func (a *app) ptyShell(ctx context.Context, m *machine.Manager, name, user string, argv []string, in *os.File) error {
+func (a *app) ptyShell(ctx context.Context, m *engine.Manager, name, user string, argv []string, in *os.File) error {
 	path := ""
 	if len(argv) > 0 {
 		path = argv[0]

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nspawnctl/nspawnctl/internal/host"
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/engine"
 	"github.com/nspawnctl/nspawnctl/machine/render"
 )
 
@@ -27,7 +27,7 @@ func newListCmd(a *app) *cobra.Command {
 		Use:   "list [--json]",
 		Short: "List managed machines and every other machine systemd-machined knows",
 		Args:  cobra.NoArgs,
-		RunE: a.onHost(&hf, func(ctx context.Context, m *machine.Manager, _ []string) error {
+		RunE: a.onHost(&hf, func(ctx context.Context, m *engine.Manager, _ []string) error {
 			list, err := m.List(ctx)
 			if err != nil {
 				return err
@@ -55,7 +55,7 @@ func newStatusCmd(a *app) *cobra.Command {
 		Use:   "status NAME [--json]",
 		Short: "Show a machine's state, addresses, links, forwards and management",
 		Args:  cobra.ExactArgs(1),
-		RunE: a.onHost(&hf, func(ctx context.Context, m *machine.Manager, args []string) error {
+		RunE: a.onHost(&hf, func(ctx context.Context, m *engine.Manager, args []string) error {
 			s, err := m.Status(ctx, args[0])
 			if errors.Is(err, host.ErrNoMachine) {
 				return fmt.Errorf("no machine %s: nspawnctl does not manage it and systemd-machined does not know it", args[0])
@@ -113,7 +113,7 @@ func (a *app) writeJSON(v any) error {
 }
 
 // managed is the management of a machine, marked when its create did not finish.
-func managed(s machine.Status) string {
+func managed(s engine.Status) string {
 	if s.Incomplete {
 		return s.Managed + " (incomplete)"
 	}
@@ -127,7 +127,7 @@ func dash(s string) string {
 	return s
 }
 
-func network(s machine.Status) string {
+func network(s engine.Status) string {
 	switch {
 	case s.Zone != "":
 		return "zone " + s.Zone
@@ -137,7 +137,7 @@ func network(s machine.Status) string {
 	return s.Mode
 }
 
-func joinAddrs(s machine.Status) string {
+func joinAddrs(s engine.Status) string {
 	var out []string
 	for _, a := range s.Addresses {
 		out = append(out, a.String())
@@ -147,7 +147,7 @@ func joinAddrs(s machine.Status) string {
 
 // delegated says which /64s of the uplink's DHCPv6 prefix delegation the
 // machine's link holds, or that it holds none yet.
-func delegated(s machine.Status) string {
+func delegated(s engine.Status) string {
 	if len(s.DelegatedPrefixes) == 0 {
 		return "none on " + s.DelegatedLink + " yet (has the uplink a delegation? see nspawnctl doctor)"
 	}

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/nspawnctl/nspawnctl/machine"
+	"github.com/nspawnctl/nspawnctl/machine/engine"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
 // trafficRows renders a status's counters as "key: value" rows.
-func trafficRows(t *machine.Traffic, row func(k, v string)) {
+func trafficRows(t *engine.Traffic, row func(k, v string)) {
 	if t == nil {
 		return
 	}

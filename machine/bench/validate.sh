@@ -11,14 +11,14 @@ set -eu
 count=${1:-6}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
-go test -c -o "$tmp/machine.test" ./machine
+go test -c -o "$tmp/resolve.test" ./machine/resolve
 
 if command -v valgrind >/dev/null; then
 	for n in ${SIZES:-1000 10000}; do
 		# Go's asynchronous preemption signals crash callgrind 3.19;
 		# one P keeps the count free of scheduler spinning.
 		GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 valgrind --tool=callgrind \
-			--callgrind-out-file="$tmp/cg.$n" "$tmp/machine.test" -test.run '^$' \
+			--callgrind-out-file="$tmp/cg.$n" "$tmp/resolve.test" -test.run '^$' \
 			-test.bench "LoadValidate/n=$n\$" -test.benchtime 1x >"$tmp/cg.$n.log" 2>&1
 		sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$tmp/cg.$n.log" | tail -1 >"$tmp/ir.$n"
 		echo "instructions, load+validate of $n machines: $(cat "$tmp/ir.$n")"
@@ -32,7 +32,7 @@ else
 	echo "valgrind not installed: no instruction counts" >&2
 fi
 
-(cd machine && "$tmp/machine.test" -test.run '^$' -test.bench 'Validate' \
+(cd machine/resolve && "$tmp/resolve.test" -test.run '^$' -test.bench 'Validate' \
 	-test.benchmem -test.count "$count") >"$tmp/bench.txt"
 if command -v benchstat >/dev/null; then
 	benchstat "$tmp/bench.txt"

@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/nspawnctl/nspawnctl/machine/render"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
+	"github.com/nspawnctl/nspawnctl/networkd"
+)
+
+// forwardingFamilies are the families whose global forwarding machine rm's
+// host-side link needs although its masquerade does not turn it on: what
+// IPForward=yes in its (or its zone's or bridge's) .network file means on
+// systemd 252 (networkd.Forwarding).
+func forwardingFamilies(r *resolve.Resolved, rm *resolve.ResolvedMachine) []string {
+	switch {
+	case rm.Zone != "":
+		for _, z := range r.Zones {
+			if z.Name == rm.Zone {
+				return networkd.ForwardingFamilies(z.Spec.Masquerade)
+			}
+		}
+	case rm.Bridge != "":
+		for _, b := range r.Bridges {
+			// Only a bridge with an address is its members' gateway.
+			if b.Name == rm.Bridge && len(b.Addrs) > 0 {
+				return networkd.ForwardingFamilies(cmp.Or(b.Spec.Masquerade, "no"))
+			}
+		}
+	case rm.Mode == networkd.ModeVeth:
+		if n := rm.Spec.Network; n != nil && n.Host != nil {
+			return networkd.ForwardingFamilies(n.Host.Masquerade)
+		}
+	}
+	return nil
+}
+
+// systemdVersion is the host's systemd major version, 0 when unknown.
+func (m *Manager) systemdVersion(ctx context.Context) int {
+	if m.Systemd == nil {
+		return 0
+	}
+	v, err := m.Systemd(ctx)
+	if err != nil {
+		m.logf("warning: %v; rendering for systemd before %d", err, networkd.GlobalForwardingSince)
+		return 0
+	}
+	return v
+}
+
+// forwardingArtifacts are the networkd.conf drop-ins that turn on global
+// forwarding for rm on systemd 256 and later; none on older systemd, whose
+// networkd does that from IPForward= in the .network file. Every machine
+// that needs a family records its drop-in, which goes with the last of them.
+func (m *Manager) forwardingArtifacts(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine) ([]render.Artifact, error) {
+	fams := forwardingFamilies(r, rm)
+	if len(fams) == 0 || m.systemdVersion(ctx) < networkd.GlobalForwardingSince {
+		return nil, nil
+	}
+	var out []render.Artifact
+	for _, f := range fams {
+		b, err := networkd.RenderForwardingDropIn(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, render.Artifact{Path: networkd.ForwardingDropInPath(f), Content: b, Mode: 0o644, Owner: "machine/" + rm.Name})
+	}
+	return out, nil
+}
+
+// switchOnForwarding sets the global forwarding switch of every family
+// whose drop-in is among arts. networkd reads networkd.conf only when it
+// starts, and restarting it to apply the drop-in would reconfigure every
+// link of the host; so nspawnctl does at once what networkd does with the
+// drop-in at its next start (write all.forwarding, which the kernel copies
+// to every link and to the default for new ones).
+func (m *Manager) switchOnForwarding(arts []render.Artifact) error {
+	for _, f := range []string{networkd.IPv4, networkd.IPv6} {
+		if !hasArtifact(arts, networkd.ForwardingDropInPath(f)) {
+			continue
+		}
+		p := m.host(path.Join("/proc/sys", networkd.ForwardingSysctl(f)))
+		cur, err := os.ReadFile(p)
+		if errors.Is(err, os.ErrNotExist) && f == networkd.IPv6 {
+			continue // IPv6 disabled on this host: nothing to forward
+		}
+		if err == nil && strings.TrimSpace(string(cur)) == "1" {
+			continue
+		}
+		if err := os.WriteFile(p, []byte("1\n"), 0o644); err != nil {
+			return fmt.Errorf("turning on %s forwarding (%s, as %s says): %w; set it to 1 or restart systemd-networkd",
+				f, strings.ReplaceAll(networkd.ForwardingSysctl(f), "/", "."), networkd.ForwardingDropInPath(f), err)
+		}
+		m.logf("turned on %s forwarding (%s = 1)", f, strings.ReplaceAll(networkd.ForwardingSysctl(f), "/", "."))
+	}
+	return nil
+}
+
+func hasArtifact(arts []render.Artifact, p string) bool {
+	for _, a := range arts {
+		if a.Path == p {
+			return true
+		}
+	}
+	return false
+}
