@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/e2e/testhost"
-	"github.com/nspawnctl/nspawnctl/machine/engine"
 	"github.com/nspawnctl/nspawnctl/machine/config"
+	"github.com/nspawnctl/nspawnctl/machine/engine"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 

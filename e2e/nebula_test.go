@@ -12,6 +12,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/e2e/testhost"
 	"github.com/nspawnctl/nspawnctl/internal/golden"
+	"github.com/nspawnctl/nspawnctl/machine/engine"
 	"github.com/nspawnctl/nspawnctl/machine/nebula"
 )
 
@@ -231,6 +232,10 @@ func TestNebulaOverlay(t *testing.T) {
 	nebCheckKeys(t, ctx, h, member)
 	nebCheckKeys(t, ctx, h, other)
 	phase(t, "keys out of reach", t0)
+
+	t0 = time.Now()
+	nebCreateThenPlan(t, ctx, h, member)
+	phase(t, "create, then plan and apply the same config", t0)
 
 	t0 = time.Now()
 	// The sidecar alone: its device leaves the running container with it.
@@ -543,4 +548,41 @@ func TestParseProcStatus(t *testing.T) {
 	if _, err := testhost.ParseProcStatus("Name:\tx\n"); err == nil {
 		t.Error("a status without Uid and capabilities parsed")
 	}
+}
+
+// nebCreateThenPlan plans the configuration a running machine was created
+// from, as a declaration taking it over (--force, since create made it):
+// the plan must change no file (the sidecar's key, certificate, config and
+// units included) and no NAT rule, and the apply that carries it out must
+// leave the container and its sidecar running, not restart them. A second
+// plan then shows the machine unchanged.
+func nebCreateThenPlan(t *testing.T, ctx context.Context, h *testhost.Host, sc nebSidecar) {
+	t.Helper()
+	cfg := "/root/" + sc.machine + ".hcl"
+	plans := nebPlan(t, ctx, h, "--force", cfg)
+	if len(plans) != 1 || len(plans[0].Files) > 0 || len(plans[0].NAT) > 0 || plans[0].Effect != engine.EffectNone {
+		t.Fatalf("plan --force of the config %s was created from should change nothing: %+v", sc.machine, plans)
+	}
+	mustNspawnctl(t, ctx, h, "apply", "--force", cfg)
+	if leader := leaderOf(t, ctx, h, sc.machine); leader != sc.leader {
+		t.Errorf("apply of an unchanged %s restarted it: leader %d, was %d", sc.machine, leader, sc.leader)
+	}
+	if pid, err := h.UnitMainPID(ctx, "nspawnctl-nebula@"+sc.machine+".service"); err != nil || pid != sc.pid {
+		t.Errorf("apply of an unchanged %s restarted its sidecar: MainPID %d (%v), was %d", sc.machine, pid, err, sc.pid)
+	}
+	if plans = nebPlan(t, ctx, h, cfg); len(plans) != 1 || plans[0].Action != engine.ActionUnchanged {
+		t.Errorf("plan after the takeover of %s: %+v, want it unchanged", sc.machine, plans)
+	}
+	t.Logf("create, plan --force, apply --force, plan: %s unchanged, leader %d and sidecar %d kept", sc.machine, sc.leader, sc.pid)
+}
+
+// nebPlan runs nspawnctl plan --json with args.
+func nebPlan(t *testing.T, ctx context.Context, h *testhost.Host, args ...string) []engine.MachinePlan {
+	t.Helper()
+	r := mustNspawnctl(t, ctx, h, append([]string{"plan", "--json"}, args...)...)
+	var plans []engine.MachinePlan
+	if err := json.Unmarshal([]byte(r.Stdout), &plans); err != nil {
+		t.Fatalf("plan --json %v: %v\n%s", args, err, r.Stdout)
+	}
+	return plans
 }
