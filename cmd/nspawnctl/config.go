@@ -43,46 +43,89 @@ func (f *configFlags) hostFacts() (resolve.HostFacts, error) {
 	return facts, nil
 }
 
-// errInvalid marks a configuration with errors; the diagnostics are printed already.
-var errInvalid = errors.New("")
+// invalidWording words the error of a command whose configuration has
+// errors (exit code 3), after the diagnostics are printed. Each command
+// keeps its own wording, which says what it did not do; scripts and the
+// documentation quote them.
+type invalidWording func(src *config.Source) error
 
-// loadConfig parses, decodes and validates the configuration in paths,
-// printing diagnostics to stderr. A configuration with errors yields an
-// error carrying exitInvalid and no Resolved.
-func (a *app) loadConfig(paths []string, facts resolve.HostFacts) (*resolve.Resolved, error) {
-	files, err := config.ExpandPaths(paths)
+var (
+	// nothingWritten is the wording of validate, render and doctor.
+	nothingWritten invalidWording = func(src *config.Source) error {
+		return fmt.Errorf("%d error(s) in the configuration; nothing was written", src.Errors())
+	}
+	// nothingCreated is create's wording.
+	nothingCreated invalidWording = func(*config.Source) error {
+		return errors.New("the configuration has errors; nothing was created")
+	}
+	// nothingChanged is the wording of plan and apply.
+	nothingChanged invalidWording = func(*config.Source) error {
+		return errors.New("the configuration has errors; nothing was changed")
+	}
+)
+
+// readConfig reads the configuration in paths. When its files have errors
+// it prints the diagnostics and returns an error with exitInvalid worded by
+// invalid; other diagnostics (warnings) wait for resolveConfig, which
+// prints them with validation's.
+func (a *app) readConfig(paths []string, invalid invalidWording) (*config.Source, error) {
+	src, err := config.Read(paths)
 	if err != nil {
 		return nil, withCode(exitInvalid, err)
 	}
-	p := config.NewParser()
-	cfg, diags := p.Load(files)
-	var resolved *resolve.Resolved
-	if !diags.HasErrors() {
-		var vd hcl.Diagnostics
-		resolved, vd = resolve.Validate(cfg, facts)
-		diags = append(diags, vd...)
+	if src.Diagnostics.HasErrors() {
+		a.printDiagnostics(src)
+		return nil, withCode(exitInvalid, invalid(src))
 	}
-	a.printDiagnostics(p, diags)
-	if diags.HasErrors() {
-		return nil, withCode(exitInvalid, fmt.Errorf("%d error(s) in the configuration; nothing was written", countErrors(diags)))
-	}
-	return resolved, nil
+	return src, nil
 }
 
-func countErrors(diags hcl.Diagnostics) int {
-	n := 0
-	for _, d := range diags {
-		if d.Severity == hcl.DiagError {
-			n++
-		}
+// resolveFunc validates a configuration against what a command knows of the
+// host: resolve.Validate with the flags' facts, or Manager.Resolve with the
+// state directory's allocations. Its error is one of reading the host, not
+// of the configuration.
+type resolveFunc func(*config.Config) (*resolve.Resolved, hcl.Diagnostics, error)
+
+// validateWith is the resolveFunc of the commands that only read files.
+func validateWith(facts resolve.HostFacts) resolveFunc {
+	return func(cfg *config.Config) (*resolve.Resolved, hcl.Diagnostics, error) {
+		r, diags := resolve.Validate(cfg, facts)
+		return r, diags, nil
 	}
-	return n
+}
+
+// resolveConfig validates what readConfig read, prints every diagnostic of
+// reading and validating it, and returns the resolved configuration; with
+// errors it returns an error with exitInvalid worded by invalid instead.
+func (a *app) resolveConfig(src *config.Source, resolveCfg resolveFunc, invalid invalidWording) (*resolve.Resolved, error) {
+	r, diags, err := resolveCfg(src.Config)
+	if err != nil {
+		return nil, err
+	}
+	src.Add(diags)
+	a.printDiagnostics(src)
+	if src.Diagnostics.HasErrors() {
+		return nil, withCode(exitInvalid, invalid(src))
+	}
+	return r, nil
+}
+
+// loadConfig reads, decodes and validates the configuration in paths with
+// facts, for the commands that write nothing to the host (validate, render,
+// doctor), printing diagnostics to stderr. A configuration with errors
+// yields an error carrying exitInvalid and no Resolved.
+func (a *app) loadConfig(paths []string, facts resolve.HostFacts) (*resolve.Resolved, error) {
+	src, err := a.readConfig(paths, nothingWritten)
+	if err != nil {
+		return nil, err
+	}
+	return a.resolveConfig(src, validateWith(facts), nothingWritten)
 }
 
 // printDiagnostics writes diagnostics with source snippets, in colour only
 // when stderr is a terminal.
-func (a *app) printDiagnostics(p *config.Parser, diags hcl.Diagnostics) {
-	if len(diags) == 0 {
+func (a *app) printDiagnostics(src *config.Source) {
+	if len(src.Diagnostics) == 0 {
 		return
 	}
 	color, width := false, 100
@@ -92,10 +135,10 @@ func (a *app) printDiagnostics(p *config.Parser, diags hcl.Diagnostics) {
 			width = w
 		}
 	}
-	w := hcl.NewDiagnosticTextWriter(a.stderr, p.Files(), uint(width), color)
+	w := hcl.NewDiagnosticTextWriter(a.stderr, src.Parsed(), uint(width), color)
 	// Loading and validation each sort theirs; together they are sorted
 	// again, so the user reads them in source order.
-	diags = append(hcl.Diagnostics(nil), diags...)
+	diags := append(hcl.Diagnostics(nil), src.Diagnostics...)
 	diag.Sort(diags)
 	for _, d := range diags {
 		// A compiler-style first line (FILE:LINE:COL: error: SUMMARY) that
@@ -115,5 +158,3 @@ func (a *app) printDiagnostics(p *config.Parser, diags hcl.Diagnostics) {
 
 // writeLine is fmt.Fprintln that ignores the error, for command output.
 func writeLine(w io.Writer, args ...any) { _, _ = fmt.Fprintln(w, args...) }
-
-func fsMode(m uint32) os.FileMode { return os.FileMode(m) }

@@ -7,10 +7,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/engine"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/machine/state"
@@ -58,17 +56,11 @@ func (d *declared) close() {
 // declare loads, resolves and plans; online connects to systemd (apply
 // needs it, plan does not).
 func (a *app) declare(ctx context.Context, hf *hostFlags, paths []string, prune, force, online bool) (*declared, error) {
-	files, err := config.ExpandPaths(paths)
+	src, err := a.readConfig(paths, nothingChanged)
 	if err != nil {
-		return nil, withCode(exitInvalid, err)
+		return nil, err
 	}
-	p := config.NewParser()
-	cfg, diags := p.Load(files)
-	if diags.HasErrors() {
-		a.printDiagnostics(p, diags)
-		return nil, withCode(exitInvalid, fmt.Errorf("the configuration has errors; nothing was changed"))
-	}
-	d := &declared{files: files}
+	d := &declared{files: src.Files}
 	if online {
 		d.m, d.closeFn, err = a.manager(ctx, hf)
 	} else {
@@ -81,16 +73,9 @@ func (a *app) declare(ctx context.Context, hf *hostFlags, paths []string, prune,
 		d.close()
 		return nil, err
 	}
-	var vd hcl.Diagnostics
-	d.resolved, vd, err = d.m.Resolve(cfg)
-	if err != nil {
+	if d.resolved, err = a.resolveConfig(src, d.m.Resolve, nothingChanged); err != nil {
 		d.close()
 		return nil, err
-	}
-	a.printDiagnostics(p, append(diags, vd...))
-	if vd.HasErrors() {
-		d.close()
-		return nil, withCode(exitInvalid, fmt.Errorf("the configuration has errors; nothing was changed"))
 	}
 	if d.plans, err = d.m.Plan(ctx, d.resolved, prune, force); err != nil {
 		d.close()

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/machine/doctor"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
@@ -12,10 +14,16 @@ import (
 
 func init() { registerCommand(newDoctorCmd) }
 
-// doctorHost is the host view doctor runs against; tests replace it.
-var doctorHost = func() (doctor.HostView, func()) {
-	s := doctor.NewSystem()
-	return s, s.Close
+// doctorHost is the host view doctor runs against, with the function that
+// releases it; tests replace it. Its probes of systemd and networkd share
+// one system-bus connection, as every other command's D-Bus calls do;
+// without a bus those probes report why and the others still run.
+var doctorHost = func(ctx context.Context) (doctor.HostView, func()) {
+	bus, err := host.OpenBus(ctx)
+	if err != nil {
+		return doctor.NewSystem(nil, err), func() {}
+	}
+	return doctor.NewSystem(bus, nil), func() { bus.Close() }
 }
 
 func newDoctorCmd(a *app) *cobra.Command {
@@ -54,7 +62,7 @@ Each failed check says what to change. doctor exits 0 when no check failed
 			if ms, err := nat.NewStore(stateDir).Active(); err == nil {
 				opts.Running = ms
 			}
-			h, closeFn := doctorHost()
+			h, closeFn := doctorHost(cmd.Context())
 			defer closeFn()
 			r := doctor.Run(h, opts)
 			if asJSON {

@@ -147,17 +147,11 @@ nothing behind.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), hf.timeout)
 			defer cancel()
-			files, err := config.ExpandPaths(configs)
+			src, err := a.readConfig(configs, nothingCreated)
 			if err != nil {
-				return withCode(exitInvalid, err)
+				return err
 			}
-			p := config.NewParser()
-			cfg, diags := p.Load(files)
-			if diags.HasErrors() {
-				a.printDiagnostics(p, diags)
-				return withCode(exitInvalid, fmt.Errorf("the configuration has errors; nothing was created"))
-			}
-			name, err := pickMachine(cfg, args)
+			name, err := pickMachine(src.Config, args)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
@@ -170,17 +164,12 @@ nothing behind.`,
 			if err != nil {
 				return err
 			}
-			r, vdiags, err := m.Resolve(cfg)
+			r, err := a.resolveConfig(src, m.Resolve, nothingCreated)
 			if err != nil {
 				unlock()
 				return err
 			}
-			a.printDiagnostics(p, append(diags, vdiags...))
-			if vdiags.HasErrors() {
-				unlock()
-				return withCode(exitInvalid, fmt.Errorf("the configuration has errors; nothing was created"))
-			}
-			err = m.Create(ctx, r, name, engine.CreateOptions{Ownership: state.OwnerImperative, Force: force, Start: start, ConfigFiles: files})
+			err = m.Create(ctx, r, name, engine.CreateOptions{Ownership: state.OwnerImperative, Force: force, Start: start, ConfigFiles: src.Files})
 			unlock() // the start below runs hooks that take the lock themselves
 			if err != nil || !start {
 				return err

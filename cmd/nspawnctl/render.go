@@ -2,11 +2,10 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
+	"github.com/nspawnctl/nspawnctl/machine/engine"
 	"github.com/nspawnctl/nspawnctl/machine/render"
 )
 
@@ -40,22 +39,16 @@ configuration has errors. Files that already have the rendered content are left 
 			if err != nil {
 				return err
 			}
-			for _, art := range arts {
-				dst := filepath.Join(root, art.Path)
-				var changed bool
-				if art.Symlink != "" {
-					changed, err = atomicfile.Symlink(art.Symlink, dst)
-				} else {
-					changed, err = atomicfile.Write(dst, art.Content, fsMode(art.Mode))
-				}
-				if err != nil {
-					return err
-				}
+			written, err := engine.WriteTree(root, arts)
+			for _, w := range written {
 				state := "unchanged"
-				if changed {
+				if w.Written {
 					state = "written"
 				}
-				writeLine(a.stdout, fmt.Sprintf("%-9s %s", state, art.Path))
+				writeLine(a.stdout, fmt.Sprintf("%-9s %s", state, w.Path))
+			}
+			if err != nil {
+				return err
 			}
 			return nil
 		},

@@ -20,11 +20,24 @@ type Bus struct {
 	closed bool
 }
 
-// DialSystemBus opens a new, unshared connection to the system bus.
+// DialError is the failure to connect to the system bus. Its message says
+// what to check; Reason is godbus's own error, for a caller that words the
+// failure itself (doctor reports it as the reason a check was skipped).
+type DialError struct{ Reason error }
+
+func (e *DialError) Error() string {
+	return fmt.Sprintf("connecting to systemd over D-Bus (the system bus): %v (is this a systemd host with D-Bus running, and are you root?)", e.Reason)
+}
+
+// Unwrap returns Reason.
+func (e *DialError) Unwrap() error { return e.Reason }
+
+// DialSystemBus opens a new, unshared connection to the system bus. Its
+// error is a *DialError.
 func DialSystemBus(ctx context.Context) (*dbus.Conn, error) {
 	c, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("connecting to systemd over D-Bus (the system bus): %w (is this a systemd host with D-Bus running, and are you root?)", err)
+		return nil, &DialError{Reason: err}
 	}
 	return c, nil
 }

@@ -14,10 +14,9 @@ import (
 	"strings"
 	"time"
 
-	sd "github.com/coreos/go-systemd/v22/dbus"
-	"github.com/godbus/dbus/v5"
 	"github.com/vishvananda/netlink"
 
+	"github.com/nspawnctl/nspawnctl/internal/host"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -34,26 +33,31 @@ type System struct {
 	Root string
 	// Timeout bounds each D-Bus call and each nft run (default 10s).
 	Timeout time.Duration
-
-	sdConn  *sd.Conn
-	sdErr   error
-	busConn *dbus.Conn
-	busErr  error
+	// Bus is the command's one system-bus connection, which the probes of
+	// systemd and networkd share with every other D-Bus call of the
+	// command; its owner closes it. Nil when the bus could not be reached.
+	Bus *host.Bus
+	// BusErr is why Bus is nil; the checks that need systemd report it.
+	BusErr error
 }
 
-// NewSystem returns the view of the running host.
-func NewSystem() *System { return &System{} }
+// NewSystem returns the view of the running host over bus, or, with bus
+// nil, without D-Bus for the reason busErr.
+func NewSystem(bus *host.Bus, busErr error) *System { return &System{Bus: bus, BusErr: busErr} }
 
-// Close releases the D-Bus connections the probes opened.
-func (s *System) Close() {
-	if s.sdConn != nil {
-		s.sdConn.Close()
-		s.sdConn = nil
+// noBus is the error of a probe that needs the bus when there is none. It
+// names godbus's own reason, not host.DialSystemBus's advice: a check's
+// detail line says what failed, and the check's remedy what to do.
+func (s *System) noBus() error {
+	reason := s.BusErr
+	var de *host.DialError
+	if errors.As(reason, &de) {
+		reason = de.Reason
 	}
-	if s.busConn != nil {
-		_ = s.busConn.Close()
-		s.busConn = nil
+	if reason == nil {
+		reason = errors.New("no connection was opened")
 	}
+	return fmt.Errorf("connect to systemd over the system bus: %w", reason)
 }
 
 func (s *System) ctx() (context.Context, context.CancelFunc) {
@@ -142,45 +146,32 @@ func (s *System) Ruleset() ([]byte, error) {
 	return out, nil
 }
 
-// systemd returns the go-systemd connection, connecting once.
-func (s *System) systemd() (*sd.Conn, error) {
-	if s.sdConn == nil && s.sdErr == nil {
-		// The context given to the connection bounds its whole life, so it
-		// cannot carry a timeout; a missing bus socket fails at once anyway.
-		s.sdConn, s.sdErr = sd.NewSystemConnectionContext(context.Background())
-		if s.sdErr != nil {
-			s.sdErr = fmt.Errorf("connect to systemd over the system bus: %w", s.sdErr)
-		}
-	}
-	return s.sdConn, s.sdErr
-}
-
 // Unit implements HostView.
 func (s *System) Unit(name string) (Unit, error) {
-	conn, err := s.systemd()
-	if err != nil {
-		return Unit{}, err
+	if s.Bus == nil {
+		return Unit{}, s.noBus()
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	props, err := conn.GetUnitPropertiesContext(ctx, name)
+	u, err := host.NewSystemdStatus(s.Bus).Unit(ctx, name)
 	if err != nil {
-		return Unit{}, fmt.Errorf("read the properties of %s: %w", name, err)
+		return Unit{}, err
 	}
-	str := func(k string) string { v, _ := props[k].(string); return v }
-	u := Unit{LoadState: str("LoadState"), ActiveState: str("ActiveState"), UnitFileState: str("UnitFileState"), FragmentPath: str("FragmentPath")}
-	u.DropInPaths, _ = props["DropInPaths"].([]string)
-	return u, nil
+	return Unit(u), nil
 }
 
 // SystemdVersion implements HostView: the Manager's Version property, or
 // "systemctl --version" when the bus cannot be reached.
 func (s *System) SystemdVersion() (string, error) {
-	if conn, err := s.systemd(); err == nil {
-		if v, err := conn.GetManagerProperty("Version"); err == nil {
-			return strings.Trim(v, `"`), nil
+	if s.Bus != nil {
+		ctx, cancel := s.ctx()
+		v, err := host.NewSystemdStatus(s.Bus).Version(ctx)
+		cancel()
+		if err == nil {
+			return v, nil
 		}
 	}
+	// A fresh timeout: the bus may have used up its own.
 	ctx, cancel := s.ctx()
 	defer cancel()
 	return networkd.SystemdVersionLine(ctx)
@@ -220,34 +211,18 @@ func (s *System) networkdStates() map[int]Link {
 }
 
 func (s *System) networkdStatesDBus() (map[int]Link, error) {
-	if s.busConn == nil && s.busErr == nil {
-		s.busConn, s.busErr = dbus.ConnectSystemBus()
-	}
-	if s.busErr != nil {
-		return nil, s.busErr
+	if s.Bus == nil {
+		return nil, s.noBus()
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	mgr := s.busConn.Object("org.freedesktop.network1", "/org/freedesktop/network1")
-	var links []struct {
-		Index int32
-		Name  string
-		Path  dbus.ObjectPath
-	}
-	if err := mgr.CallWithContext(ctx, "org.freedesktop.network1.Manager.ListLinks", 0).Store(&links); err != nil {
+	links, err := host.NewNetworkdBus(s.Bus).Links(ctx)
+	if err != nil {
 		return nil, err
 	}
 	out := map[int]Link{}
 	for _, l := range links {
-		obj := s.busConn.Object("org.freedesktop.network1", l.Path)
-		var st Link
-		if v, err := obj.GetProperty("org.freedesktop.network1.Link.AdministrativeState"); err == nil {
-			st.SetupState, _ = v.Value().(string)
-		}
-		if v, err := obj.GetProperty("org.freedesktop.network1.Link.OperationalState"); err == nil {
-			st.OperState, _ = v.Value().(string)
-		}
-		out[int(l.Index)] = st
+		out[l.Index] = Link{SetupState: l.AdministrativeState, OperState: l.OperationalState}
 	}
 	return out, nil
 }

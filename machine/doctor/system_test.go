@@ -2,10 +2,13 @@ package doctor
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/nspawnctl/nspawnctl/internal/host"
 )
 
 // systemProbe is what the helper reports from inside its namespace.
@@ -89,11 +92,13 @@ func TestSystemHelper(t *testing.T) {
 	if os.Getenv("NSPAWNCTL_DOCTOR_HELPER") != "1" {
 		t.Skip("run by TestSystemInNamespace")
 	}
-	s := NewSystem()
-	defer s.Close()
+	bus, err := host.OpenBus(context.Background())
+	if err == nil {
+		defer bus.Close()
+	}
+	s := NewSystem(bus, err)
 	var p systemProbe
 	p.IPForward, _ = s.Sysctl("net/ipv4/ip_forward")
-	var err error
 	if p.Links, err = s.Links(); err != nil {
 		p.LinksErr = err.Error()
 	}

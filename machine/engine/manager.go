@@ -33,6 +33,9 @@ import (
 type NATStore interface {
 	Save(m nat.Machine) error
 	Delete(name string) error
+	// Load returns a machine's definition; an error when it has none
+	// (nat.ErrNotFound) or it cannot be read.
+	Load(name string) (nat.Machine, error)
 }
 
 // Manager carries out lifecycle operations on a host. Every side effect goes
@@ -243,7 +246,7 @@ func (m *Manager) Create(ctx context.Context, r *resolve.Resolved, name string, 
 	if prev != nil {
 		// Files the previous generation (or the interrupted create) had
 		// and this one has not.
-		if err := m.removeStale(&intent, written); err != nil {
+		if err := m.removeStale(&intent, written, undo); err != nil {
 			return err
 		}
 	}
@@ -256,13 +259,12 @@ func (m *Manager) Create(ctx context.Context, r *resolve.Resolved, name string, 
 		return err
 	}
 	if render.NeedsNAT(nm) {
-		if err := m.NAT.Save(nm); err != nil {
-			return fmt.Errorf("saving the NAT definition of %s: %w", name, err)
+		if err := m.saveNAT(nm, undo); err != nil {
+			return err
 		}
-		undo.add(func() error { return m.NAT.Delete(name) })
-	} else if err := m.NAT.Delete(name); err != nil {
-		return err
 	}
+	// A definition the machine no longer needs is deleted last, below: the
+	// deletion cannot be undone (it takes the running marker with it).
 	crashpoint.Hit("create: NAT definition saved")
 	rec.Artifacts, rec.RootCreated, rec.Incomplete = written, rootCreated, opts.Start
 	if rec.Generation, err = m.Store.NextGeneration(name); err != nil {
@@ -282,6 +284,11 @@ func (m *Manager) Create(ctx context.Context, r *resolve.Resolved, name string, 
 		return err
 	}
 	crashpoint.Hit("create: systemd reloaded")
+	if !render.NeedsNAT(nm) {
+		if err := m.NAT.Delete(name); err != nil {
+			return err
+		}
+	}
 	if err := m.Networkd.Reload(ctx); err != nil {
 		m.logf("warning: %v", err)
 	}
@@ -464,21 +471,6 @@ func (m *Manager) writeArtifact(a render.Artifact, undo *undoLog) (bool, error) 
 func removeIfExists(p string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
-	}
-	return nil
-}
-
-func (m *Manager) removeStale(prev *state.Record, now []state.ArtifactRecord) error {
-	keep := map[string]bool{}
-	for _, a := range now {
-		keep[a.Path] = true
-	}
-	for _, a := range prev.Artifacts {
-		if !keep[a.Path] {
-			if err := m.removeArtifact(a); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }

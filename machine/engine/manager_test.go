@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/netip"
@@ -24,6 +25,12 @@ type fakeNATStore map[string]nat.Machine
 
 func (f fakeNATStore) Save(m nat.Machine) error { f[m.Name] = m; return nil }
 func (f fakeNATStore) Delete(name string) error { delete(f, name); return nil }
+func (f fakeNATStore) Load(name string) (nat.Machine, error) {
+	if m, ok := f[name]; ok {
+		return m, nil
+	}
+	return nat.Machine{}, fmt.Errorf("machine %q: %w", name, nat.ErrNotFound)
+}
 
 // testManager is a Manager on a temporary file system with fakes for systemd,
 // networkd and the NAT store.

@@ -67,22 +67,26 @@ func (m *Manager) Rollback(ctx context.Context, name string, to int, refreshNAT 
 			return err
 		}
 	}
-	if err := m.removeStale(rec, target.Record.Artifacts); err != nil {
+	if err := m.removeStale(rec, target.Record.Artifacts, undo); err != nil {
 		return err
 	}
 	if render.NeedsNAT(target.NAT) {
-		err = m.NAT.Save(target.NAT)
-	} else {
-		err = m.NAT.Delete(name)
-	}
-	if err != nil {
-		return err
+		if err := m.saveNAT(target.NAT, undo); err != nil {
+			return err
+		}
 	}
 	nrec := target.Record
 	nrec.Updated = m.now()
 	nrec.Generation = target.Number
 	if err := m.Store.Save(&nrec); err != nil {
 		return err
+	}
+	undo.add(func() error { return m.Store.Save(rec) })
+	// Last, as in Create: a deleted definition cannot be put back.
+	if !render.NeedsNAT(target.NAT) {
+		if err := m.NAT.Delete(name); err != nil {
+			return err
+		}
 	}
 	undo.commit()
 	if err := m.Units.Reload(ctx); err != nil {

@@ -1,0 +1,44 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/nspawnctl/nspawnctl/internal/atomicfile"
+	"github.com/nspawnctl/nspawnctl/machine/render"
+)
+
+// TreeWrite is what WriteTree did with one artefact.
+type TreeWrite struct {
+	// Path is the artefact's path on a host, without the tree's root.
+	Path string
+	// Written is false when the file (or link) already had exactly the
+	// rendered content, mode or target and was left alone.
+	Written bool
+}
+
+// WriteTree writes artefacts under root, each at its path on a host
+// (root/etc/systemd/nspawn/NAME.nspawn, ...), for nspawnctl render --root:
+// a tree to inspect, package or copy, not the host itself, so nothing is
+// recorded, reloaded or undone. Each file is replaced atomically, and one
+// that already has the rendered content is not touched, so a second run
+// changes nothing. It stops at the first artefact it cannot write and
+// returns what it did up to there with the error.
+func WriteTree(root string, arts []render.Artifact) ([]TreeWrite, error) {
+	var done []TreeWrite
+	for _, a := range arts {
+		dst := filepath.Join(root, a.Path)
+		var changed bool
+		var err error
+		if a.Symlink != "" {
+			changed, err = atomicfile.Symlink(a.Symlink, dst)
+		} else {
+			changed, err = atomicfile.Write(dst, a.Content, os.FileMode(a.Mode))
+		}
+		if err != nil {
+			return done, err
+		}
+		done = append(done, TreeWrite{Path: a.Path, Written: changed})
+	}
+	return done, nil
+}
