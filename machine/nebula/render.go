@@ -355,18 +355,34 @@ func sortStrings(ss []string) { sort.Strings(ss) }
 
 func joinAnd(ss []string) string { return strings.Join(ss, "; ") }
 
-// RequiredFromConfig reads the version a rendered config.yml records; the
-// zero Version when it records none.
+// RequiredFromConfig reads the version a rendered config.yml records in
+// its header comment; the zero Version when it records none.
 func RequiredFromConfig(content []byte) (Version, error) {
-	for _, l := range strings.Split(string(content), "\n") {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(content, &doc); err != nil {
+		return Version{}, fmt.Errorf("reading the nebula config: %w", err)
+	}
+	for _, l := range strings.Split(headerComment(&doc), "\n") {
 		if v, ok := strings.CutPrefix(l, requiresPrefix); ok {
 			return ParseVersion("Version: " + v)
 		}
-		if !strings.HasPrefix(l, "#") {
-			break
-		}
 	}
 	return Version{}, nil
+}
+
+// headerComment is the comment above a YAML document's first key. The
+// decoder attaches it to the document, the root mapping or that key,
+// depending on the blank lines after it; RenderConfig writes it on the key.
+func headerComment(doc *yaml.Node) string {
+	parts := []string{doc.HeadComment}
+	if len(doc.Content) > 0 {
+		root := doc.Content[0]
+		parts = append(parts, root.HeadComment)
+		if root.Kind == yaml.MappingNode && len(root.Content) > 0 {
+			parts = append(parts, root.Content[0].HeadComment)
+		}
+	}
+	return strings.Join(parts, "\n")
 }
 
 // UnitOptions are the host paths the template units run.
