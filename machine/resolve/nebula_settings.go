@@ -12,10 +12,10 @@ import (
 
 // nebulaSettings is the resolved form of a machine's nebula block: its
 // values parsed, the defaults filled in, the pool falling back to the
-// defaults' nebula_pool (defaultPool). It runs after the block's checks: a
-// value that does not parse was reported there, and Validate returns no
-// result with errors, so such a value is left out here (zero) rather than
-// reported twice.
+// defaults' nebula_pool (defaultPool). It reports nothing: the block's
+// checks (validator.nebula) report every value that does not parse, and
+// Validate returns no result with errors, so such a value is only left out
+// here (zero) rather than reported twice.
 func nebulaSettings(n *config.Nebula, defaultPool netip.Prefix) *nebula.Settings {
 	s := &nebula.Settings{
 		Network: n.Network, CA: n.CA, Cert: n.Cert, Key: n.Key, CAKey: n.CAKey,
