@@ -240,16 +240,17 @@ func renderSource(t *testing.T, name string, src []byte) []render.Artifact {
 	if err != nil {
 		t.Fatalf("render %s: %v", name, err)
 	}
-	for _, m := range cfg.Machines {
+	for _, cm := range cfg.Machines {
+		m := r.Machine(cm.Name)
 		if m.Nebula == nil {
 			continue
 		}
 		pem := func(what string) []byte { return []byte("-----BEGIN " + what + "-----\n") }
-		conf, err := nebula.RenderConfig(nebula.RenderInput{Machine: m.Name, Config: m.Nebula, CA: pem("CA"), Cert: pem("CERT"), Key: pem("KEY")})
+		conf, err := nebula.RenderConfig(nebula.RenderInput{Machine: m.Name, Settings: m.Nebula, CA: pem("CA"), Cert: pem("CERT"), Key: pem("KEY")})
 		if err != nil {
 			t.Fatalf("the nebula config of %s in %s: %v", m.Name, name, err)
 		}
-		network, err := nebula.RenderUnmanagedNetwork(m.Nebula)
+		network, err := nebula.RenderUnmanagedNetwork(m.Nebula.Device)
 		if err != nil {
 			t.Fatalf("the nebula .network file of %s in %s: %v", m.Name, name, err)
 		}
@@ -394,8 +395,8 @@ func TestSchemaMatchesGo(t *testing.T) {
 		"ipv6Prefix":       networkd.IPv6Prefix{},
 		"prefixDelegation": networkd.PrefixDelegation{},
 		"containerNetwork": networkd.ContainerConfig{},
-		"nebula":           nebula.Config{},
-		"nebulaRule":       nebula.Rule{},
+		"nebula":           config.Nebula{},
+		"nebulaRule":       config.NebulaRule{},
 		"zone":             zones.Zone{},
 		"bridge":           zones.Bridge{},
 	}

@@ -68,8 +68,10 @@ func writeNebulaMachine(t *testing.T, dir, confRoot string, groups []string) {
 	}
 	os.WriteFile(filepath.Join(dir, "ca.crt"), caCrt, 0o600)
 	os.WriteFile(filepath.Join(dir, "ca.key"), caKey, 0o600)
-	cfg := &nebula.Config{Network: "t", CA: filepath.Join(dir, "ca.crt"), CAKey: filepath.Join(dir, "ca.key"), Groups: groups}
-	res, err := nebula.Artifacts(nebula.Request{Machine: "m1", Config: cfg, Address: netip.MustParsePrefix("198.51.100.9/24")})
+	// The defaults are what machine/resolve fills in for a block without them.
+	cfg := &nebula.Settings{Network: "t", CA: filepath.Join(dir, "ca.crt"), CAKey: filepath.Join(dir, "ca.key"), Groups: groups,
+		CertVersion: 1, RenewBefore: nebula.RenewBefore, Punchy: true, Device: nebula.DefaultDevice, MTU: nebula.DefaultMTU}
+	res, err := nebula.Artifacts(nebula.Request{Machine: "m1", Settings: cfg, Address: netip.MustParsePrefix("198.51.100.9/24")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ package config
 import (
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/nspawnctl/nspawnctl/machine/nebula"
 	"github.com/nspawnctl/nspawnctl/networkd"
 	"github.com/nspawnctl/nspawnctl/zones"
 )
@@ -83,7 +82,7 @@ type Machine struct {
 
 	Network  *networkd.Network `hcl:"network,block"`
 	Forwards []ForwardPort     `hcl:"forward_port,block"`
-	Nebula   *nebula.Config    `hcl:"nebula,block"`
+	Nebula   *Nebula           `hcl:"nebula,block"`
 
 	Body       hcl.Body  `hcl:",body"`
 	DefRange   hcl.Range `hcl:",def_range"`

@@ -31,8 +31,8 @@ func (m *Manager) nebulaArtifacts(ctx context.Context, r *resolve.Resolved, rm *
 		return nil, netip.Prefix{}, err
 	}
 	var addr netip.Prefix
-	if cfg.CAKey != "" && cfg.Address == "" {
-		if addr, err = m.nebulaAddress(r, rm, prev); err != nil {
+	if cfg.CAKey != "" && !cfg.Address.IsValid() {
+		if addr, err = m.nebulaAddress(rm, prev); err != nil {
 			return nil, netip.Prefix{}, err
 		}
 	}
@@ -41,7 +41,7 @@ func (m *Manager) nebulaArtifacts(ctx context.Context, r *resolve.Resolved, rm *
 		return nil, netip.Prefix{}, err
 	}
 	res, err := nebula.Artifacts(nebula.Request{
-		Machine: rm.Name, Config: cfg, Address: addr, Version: version, Blocklist: blocked,
+		Machine: rm.Name, Settings: cfg, Address: addr, Version: version, Blocklist: blocked,
 		ReadFile: func(p string) ([]byte, error) { return os.ReadFile(m.host(p)) },
 		Now:      m.now(),
 	})
@@ -85,14 +85,12 @@ func (m *Manager) makeNebulaDir(name string) error {
 	return os.Chmod(dir, 0o700)
 }
 
-// nebulaAddress allocates the machine's overlay address from its pool,
-// keeping the one recorded for it and avoiding other machines'.
-func (m *Manager) nebulaAddress(r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *state.Record) (netip.Prefix, error) {
+// nebulaAddress allocates the machine's overlay address from its pool (the
+// block's, or the defaults' nebula_pool), keeping the one recorded for it
+// and avoiding other machines'.
+func (m *Manager) nebulaAddress(rm *resolve.ResolvedMachine, prev *state.Record) (netip.Prefix, error) {
 	cfg := rm.Nebula
-	pool := r.NebulaPool
-	if cfg.Pool != "" {
-		pool = netip.MustParsePrefix(cfg.Pool) // validated
-	}
+	pool := cfg.Pool
 	if !pool.IsValid() {
 		return netip.Prefix{}, fmt.Errorf("machine %s signs a Nebula certificate but has no overlay address: set nebula { address = \"10.42.0.5/24\" }, nebula { pool = ... } or defaults { nebula_pool = ... }", rm.Name)
 	}

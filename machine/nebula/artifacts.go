@@ -25,11 +25,11 @@ type File struct {
 
 // Request is the input of Artifacts.
 type Request struct {
-	Machine string
-	Config  *Config
+	Machine  string
+	Settings *Settings
 	// Address is the overlay address when the block signs a certificate and
-	// sets no address: allocated by the caller with Allocate from the pool
-	// (the block's, or the defaults' nebula_pool), and recorded in state.
+	// sets no address: allocated by the caller with Allocate from
+	// Settings.Pool, and recorded in state.
 	Address netip.Prefix
 	// Version is the host's nebula (DetectVersion). Settings that version
 	// would ignore are an error. The zero Version skips the check here;
@@ -72,7 +72,7 @@ const RenewBefore = 30 * 24 * time.Hour
 // signed, while it still matches and is not about to expire); when it names
 // cert and key it uses those.
 func Artifacts(req Request) (*Result, error) {
-	c := req.Config
+	c := req.Settings
 	name := req.Machine
 	if c == nil {
 		return nil, fmt.Errorf("machine %s has no nebula block", name)
@@ -89,9 +89,6 @@ func Artifacts(req Request) (*Result, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	if p := CertProblems(c); len(p) > 0 {
-		return nil, fmt.Errorf("the nebula block of machine %s: %s", name, p[0].Detail)
-	}
 	if !req.Version.IsZero() {
 		if err := CheckVersion(name, c, req.Version); err != nil {
 			return nil, err
@@ -100,7 +97,7 @@ func Artifacts(req Request) (*Result, error) {
 	if err := CheckRules(name, c); err != nil {
 		return nil, err
 	}
-	if p := ListenPort(c); p > 0 && p < 1024 {
+	if p := c.ListenPort; p > 0 && p < 1024 {
 		return nil, fmt.Errorf("the nebula block of machine %s listens on UDP port %d, below 1024, which the sidecar (only CAP_NET_ADMIN) may not bind; use a port of 1024 or more (4242 is nebula's usual)", name, p)
 	}
 	caPEM, err := read(c.CA)
@@ -108,7 +105,7 @@ func Artifacts(req Request) (*Result, error) {
 		return nil, fmt.Errorf("reading the nebula CA certificate %s of machine %s: %w", c.CA, name, err)
 	}
 	var caKeyPEM []byte
-	if c.Cert == "" {
+	if c.signs() {
 		if caKeyPEM, err = read(c.CAKey); err != nil {
 			return nil, fmt.Errorf("reading the nebula CA key %s of machine %s: %w", c.CAKey, name, err)
 		}
@@ -120,10 +117,10 @@ func Artifacts(req Request) (*Result, error) {
 
 	res := &Result{}
 	var certPEM, keyPEM []byte
-	if c.Cert != "" {
-		certPEM, keyPEM, err = givenCert(req, ca, read, now)
-	} else {
+	if c.signs() {
 		certPEM, keyPEM, res.Signed, err = signedCert(req, ca, read, now, rnd)
+	} else {
+		certPEM, keyPEM, err = givenCert(req, ca, read, now)
 	}
 	if err != nil {
 		return nil, err
@@ -138,11 +135,11 @@ func Artifacts(req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf, err := RenderConfig(RenderInput{Machine: name, Config: c, CA: caPEM, Cert: certPEM, Key: keyPEM, Console: &console, Blocklist: req.Blocklist})
+	conf, err := RenderConfig(RenderInput{Machine: name, Settings: c, CA: caPEM, Cert: certPEM, Key: keyPEM, Console: &console, Blocklist: req.Blocklist})
 	if err != nil {
 		return nil, err
 	}
-	netw, err := RenderUnmanagedNetwork(c)
+	netw, err := RenderUnmanagedNetwork(c.Device)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +165,7 @@ func Artifacts(req Request) (*Result, error) {
 // groups as the block says (a difference would make the firewall rules of
 // peers mean something else than the config reads).
 func givenCert(req Request, ca *CA, read func(string) ([]byte, error), now time.Time) ([]byte, []byte, error) {
-	c, name := req.Config, req.Machine
+	c, name := req.Settings, req.Machine
 	certPEM, err := read(c.Cert)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the nebula certificate %s of machine %s: %w", c.Cert, name, err)
@@ -203,25 +200,17 @@ func givenCert(req Request, ca *CA, read func(string) ([]byte, error), now time.
 // signedCert returns the certificate an earlier apply signed when it still
 // fits, or signs a new one. The key is kept across renewals.
 func signedCert(req Request, ca *CA, read func(string) ([]byte, error), now time.Time, rnd io.Reader) (certPEM, keyPEM []byte, signed bool, err error) {
-	c, name := req.Config, req.Machine
+	c, name := req.Settings, req.Machine
 	addr := req.Address
-	if c.Address != "" {
-		if addr, err = netip.ParsePrefix(c.Address); err != nil {
-			return nil, nil, false, fmt.Errorf("the nebula address %q of machine %s: %w", c.Address, name, err)
-		}
+	if c.Address.IsValid() {
+		addr = c.Address
 	}
 	if !addr.IsValid() {
 		return nil, nil, false, fmt.Errorf("machine %s has no nebula overlay address: set address in its nebula block, or a pool (nebula pool or defaults nebula_pool) to allocate one from", name)
 	}
-	hr := HostRequest{Name: name, Version: CertVersionOf(c), Address: addr, Groups: c.Groups}
-	if c.Address6 != "" {
-		if hr.Address6, err = netip.ParsePrefix(c.Address6); err != nil {
-			return nil, nil, false, fmt.Errorf("the nebula address6 %q of machine %s: %w", c.Address6, name, err)
-		}
-	}
-	duration, renewBefore := Lifetime(c)
-	if duration > 0 {
-		hr.NotAfter = now.Add(duration)
+	hr := HostRequest{Name: name, Version: c.CertVersion, Address: addr, Address6: c.Address6, Groups: c.Groups}
+	if c.Duration > 0 {
+		hr.NotAfter = now.Add(c.Duration)
 	}
 
 	var pub []byte
@@ -234,7 +223,7 @@ func signedCert(req Request, ca *CA, read func(string) ([]byte, error), now time
 	}
 	if keyPEM != nil {
 		if old, err := read(CertPath(name)); err == nil {
-			if hc, err := ParseHostCert(old); err == nil && hc.matches(hr, pub, ca, now, renewBefore) {
+			if hc, err := ParseHostCert(old); err == nil && hc.matches(hr, pub, ca, now, c.RenewBefore) {
 				return old, keyPEM, false, nil
 			}
 		}

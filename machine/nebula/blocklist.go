@@ -33,10 +33,10 @@ type Meta struct {
 	RenewBefore string `json:"renew_before,omitempty"`
 }
 
-func metaOf(c *Config) ([]byte, error) {
+func metaOf(c *Settings) ([]byte, error) {
 	m := Meta{Network: c.Network}
-	if c.Cert == "" {
-		m.CAKey, m.Duration, m.RenewBefore = c.CAKey, c.Duration, c.RenewBefore
+	if c.signs() {
+		m.CAKey, m.Duration, m.RenewBefore = c.CAKey, c.DurationText, c.RenewBeforeText
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	return append(b, '\n'), err

@@ -369,24 +369,16 @@ func Allocate(pool netip.Prefix, machine string, taken []netip.Addr) (netip.Pref
 	return netip.Prefix{}, fmt.Errorf("nebula pool %s is full (%d addresses in use); use a larger pool or remove machines", pool, len(isTaken))
 }
 
-// ConfigAddresses returns the overlay addresses a block refers to besides its
-// own (lighthouses, static_host_map keys), which an allocation must avoid.
-func ConfigAddresses(cfg *Config) []netip.Addr {
-	var out []netip.Addr
-	for _, l := range cfg.Lighthouses {
-		if a, err := netip.ParseAddr(l); err == nil {
-			out = append(out, a)
-		}
-	}
+// ConfigAddresses returns the overlay addresses a sidecar's settings refer
+// to besides its own (lighthouses, static_host_map keys), which an
+// allocation must avoid, and the address it sets, if any.
+func ConfigAddresses(cfg *Settings) []netip.Addr {
+	out := slices.Clone(cfg.Lighthouses)
 	for k := range cfg.StaticHostMap {
-		if a, err := netip.ParseAddr(k); err == nil {
-			out = append(out, a)
-		}
+		out = append(out, k)
 	}
-	if cfg.Address != "" {
-		if p, err := netip.ParsePrefix(cfg.Address); err == nil {
-			out = append(out, p.Addr())
-		}
+	if cfg.Address.IsValid() {
+		out = append(out, cfg.Address.Addr())
 	}
 	return out
 }

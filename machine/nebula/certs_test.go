@@ -87,8 +87,8 @@ func TestSignedCertVerifiesWithNebulaCert(t *testing.T) {
 	nc := needTool(t, "nebula-cert")
 	dir := t.TempDir()
 	caCrt, caKey := testCA(t, dir, netip.MustParsePrefix("198.51.100.0/24"))
-	cfg := &Config{Network: "t", CA: caCrt, CAKey: caKey, Groups: []string{"web", "prod"}}
-	res, err := Artifacts(Request{Machine: "web1", Config: cfg, Address: netip.MustParsePrefix("198.51.100.7/24"), Version: Version{1, 6, 1}})
+	cfg := withDefaults(&Settings{Network: "t", CA: caCrt, CAKey: caKey, Groups: []string{"web", "prod"}})
+	res, err := Artifacts(Request{Machine: "web1", Settings: cfg, Address: netip.MustParsePrefix("198.51.100.7/24"), Version: Version{1, 6, 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,8 +156,8 @@ func TestArtifactsKeepAndRenew(t *testing.T) {
 	dir := t.TempDir()
 	caCrt, caKey := testCA(t, dir)
 	root := filepath.Join(dir, "host")
-	cfg := &Config{Network: "t", CA: caCrt, CAKey: caKey, Address: "198.51.100.3/24", Groups: []string{"a"}}
-	req := Request{Machine: "m", Config: cfg, ReadFile: rooted(root)}
+	cfg := withDefaults(&Settings{Network: "t", CA: caCrt, CAKey: caKey, Address: pfx("198.51.100.3/24"), Groups: []string{"a"}})
+	req := Request{Machine: "m", Settings: cfg, ReadFile: rooted(root)}
 	first, err := Artifacts(req)
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +226,7 @@ func TestArtifactsErrors(t *testing.T) {
 		"-out-crt", crt, "-out-key", key).CombinedOutput(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	ok, err := Artifacts(Request{Machine: "h", Config: &Config{CA: caCrt, Cert: crt, Key: key}, Version: Version{1, 6, 1}})
+	ok, err := Artifacts(Request{Machine: "h", Settings: withDefaults(&Settings{CA: caCrt, Cert: crt, Key: key}), Version: Version{1, 6, 1}})
 	if err != nil {
 		t.Fatalf("a nebula-cert certificate was refused: %v", err)
 	}
@@ -237,23 +237,23 @@ func TestArtifactsErrors(t *testing.T) {
 	wrongKey := filepath.Join(dir, "wrong.key")
 	os.WriteFile(wrongKey, otherHostKey, 0o600)
 	for name, tc := range map[string]struct {
-		cfg  *Config
+		cfg  *Settings
 		req  Request
 		want string
 	}{
-		"other CA":          {cfg: &Config{CA: otherCrt, Cert: crt, Key: key}, want: "does not verify against CA"},
-		"wrong key":         {cfg: &Config{CA: caCrt, Cert: crt, Key: wrongKey}, want: "does not belong to certificate"},
-		"groups differ":     {cfg: &Config{CA: caCrt, Cert: crt, Key: key, Groups: []string{"g2"}}, want: "groups come from the certificate"},
-		"CA key mismatch":   {cfg: &Config{CA: caCrt, CAKey: otherKey, Address: "198.51.100.5/24"}, want: "does not belong to CA certificate"},
-		"no address":        {cfg: &Config{CA: caCrt, CAKey: caKey}, want: "no nebula overlay address"},
-		"missing CA":        {cfg: &Config{CA: filepath.Join(dir, "nope.crt"), CAKey: caKey}, want: "reading the nebula CA certificate"},
-		"group and groups":  {cfg: &Config{CA: caCrt, CAKey: caKey, Address: "198.51.100.5/24", Outbound: []Rule{{Group: "a", Groups: []string{"b"}}}}, want: "both group and groups"},
-		"privileged port":   {cfg: &Config{CA: caCrt, CAKey: caKey, Address: "198.51.100.5/24", ListenPort: intp(443)}, want: "below 1024"},
-		"local_cidr on 1.6": {cfg: &Config{CA: caCrt, CAKey: caKey, Address: "198.51.100.5/24", Inbound: []Rule{{Host: "any", LocalCIDR: "198.51.100.5/32"}}}, req: Request{Version: Version{1, 6, 1}}, want: "silently ignore"},
+		"other CA":          {cfg: withDefaults(&Settings{CA: otherCrt, Cert: crt, Key: key}), want: "does not verify against CA"},
+		"wrong key":         {cfg: withDefaults(&Settings{CA: caCrt, Cert: crt, Key: wrongKey}), want: "does not belong to certificate"},
+		"groups differ":     {cfg: withDefaults(&Settings{CA: caCrt, Cert: crt, Key: key, Groups: []string{"g2"}}), want: "groups come from the certificate"},
+		"CA key mismatch":   {cfg: withDefaults(&Settings{CA: caCrt, CAKey: otherKey, Address: pfx("198.51.100.5/24")}), want: "does not belong to CA certificate"},
+		"no address":        {cfg: withDefaults(&Settings{CA: caCrt, CAKey: caKey}), want: "no nebula overlay address"},
+		"missing CA":        {cfg: withDefaults(&Settings{CA: filepath.Join(dir, "nope.crt"), CAKey: caKey}), want: "reading the nebula CA certificate"},
+		"group and groups":  {cfg: withDefaults(&Settings{CA: caCrt, CAKey: caKey, Address: pfx("198.51.100.5/24"), Outbound: []Rule{{Group: "a", Groups: []string{"b"}}}}), want: "both group and groups"},
+		"privileged port":   {cfg: withDefaults(&Settings{CA: caCrt, CAKey: caKey, Address: pfx("198.51.100.5/24"), ListenPort: 443}), want: "below 1024"},
+		"local_cidr on 1.6": {cfg: withDefaults(&Settings{CA: caCrt, CAKey: caKey, Address: pfx("198.51.100.5/24"), Inbound: []Rule{{Host: "any", LocalCIDR: pfx("198.51.100.5/32")}}}), req: Request{Version: Version{1, 6, 1}}, want: "silently ignore"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := tc.req
-			r.Machine, r.Config, r.ReadFile = "h", tc.cfg, rooted(t.TempDir())
+			r.Machine, r.Settings, r.ReadFile = "h", tc.cfg, rooted(t.TempDir())
 			_, err := Artifacts(r)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an error containing %q", err, tc.want)
@@ -262,7 +262,7 @@ func TestArtifactsErrors(t *testing.T) {
 	}
 	// Signing outside the CA's networks is refused by the cert package.
 	limCrt, limKey := testCA(t, t.TempDir(), netip.MustParsePrefix("198.51.100.0/28"))
-	_, err = Artifacts(Request{Machine: "h", Config: &Config{CA: limCrt, CAKey: limKey, Address: "198.51.100.100/24"}, ReadFile: rooted(t.TempDir())})
+	_, err = Artifacts(Request{Machine: "h", Settings: withDefaults(&Settings{CA: limCrt, CAKey: limKey, Address: pfx("198.51.100.100/24")}), ReadFile: rooted(t.TempDir())})
 	if err == nil || !strings.Contains(err.Error(), "CA's networks") {
 		t.Errorf("signing outside the CA's networks: %v", err)
 	}
@@ -295,9 +295,9 @@ func TestRenderedConfigsPassNebulaTest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, cfg := range map[string]*Config{"lighthouse": lighthouseConfig(), "api": apiConfig(),
-		"quoting": {Inbound: []Rule{{Group: "a: b\n- c"}, {Groups: []string{"#x", "'y'", "\"z\""}}}}} {
-		b, err := RenderConfig(RenderInput{Machine: name, Config: cfg, CA: caPEM, Cert: crt, Key: key})
+	for name, cfg := range map[string]*Settings{"lighthouse": lighthouseConfig(), "api": apiConfig(),
+		"quoting": withDefaults(&Settings{Inbound: []Rule{{Group: "a: b\n- c"}, {Groups: []string{"#x", "'y'", "\"z\""}}}})} {
+		b, err := RenderConfig(RenderInput{Machine: name, Settings: cfg, CA: caPEM, Cert: crt, Key: key})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -77,7 +77,7 @@ func TestConsoleSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := RenderConfig(RenderInput{Machine: "m", Config: &Config{Network: "n"}, CA: fakeCA, Cert: fakeCert, Key: fakeKey, Console: &k})
+	b, err := RenderConfig(RenderInput{Machine: "m", Settings: withDefaults(&Settings{Network: "n"}), CA: fakeCA, Cert: fakeCert, Key: fakeKey, Console: &k})
 	if err != nil {
 		t.Fatal(err)
 	}

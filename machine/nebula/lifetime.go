@@ -1,6 +1,7 @@
 package nebula
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -18,11 +19,23 @@ type Problem struct {
 	Attr, Summary, Detail string
 }
 
+// CertAttrs are the certificate attributes of a nebula block as written,
+// what CertProblems checks.
+type CertAttrs struct {
+	// CertVersion is cert_version (nil: unset).
+	CertVersion *int
+	// Address6, Duration and RenewBefore are address6, duration and
+	// renew_before ("" when unset).
+	Address6, Duration, RenewBefore string
+	// Signs says the block names ca_key: nspawnctl signs its certificate.
+	Signs bool
+}
+
 // CertProblems checks cert_version, address6, duration and renew_before,
 // so that apply reports them at the attribute instead of at signing.
-func CertProblems(c *Config) []Problem {
+func CertProblems(c CertAttrs) []Problem {
 	var out []Problem
-	v := CertVersionOf(c)
+	v := CertVersionOf(c.CertVersion)
 	if v != cert.Version1 && v != cert.Version2 {
 		out = append(out, Problem{"cert_version", "Invalid certificate version",
 			fmt.Sprintf("cert_version must be 1 (every nebula reads it) or 2 (nebula %s and later, IPv6 overlay addresses), not %d.", v2CertVersion, *c.CertVersion)})
@@ -35,14 +48,14 @@ func CertProblems(c *Config) []Problem {
 		case v == cert.Version1:
 			out = append(out, Problem{"address6", "IPv6 address in a version 1 certificate",
 				fmt.Sprintf("Version 1 certificates hold one IPv4 address. Set cert_version = 2 (needs nebula %s or later on every host of the network), or remove address6.", v2CertVersion)})
-		case c.CAKey == "":
+		case !c.Signs:
 			out = append(out, Problem{"address6", "address6 without ca_key", "address6 goes into a certificate nspawnctl signs; with cert and key the addresses come from that certificate. Remove address6, or sign with ca_key."})
 		}
 	}
 	d, errD := parseDur(c.Duration)
 	if errD != "" {
 		out = append(out, Problem{"duration", "Invalid certificate duration", "duration: " + errD})
-	} else if d != 0 && c.CAKey == "" {
+	} else if d != 0 && !c.Signs {
 		out = append(out, Problem{"duration", "duration without ca_key", "Only certificates nspawnctl signs (ca_key) get a duration; a given cert keeps its own. Remove duration, or sign with ca_key."})
 	}
 	r, errR := parseDur(c.RenewBefore)
@@ -69,26 +82,36 @@ func parseDur(s string) (time.Duration, string) {
 	return d, ""
 }
 
-// CertVersionOf is the certificate version a block signs (1 by default).
-func CertVersionOf(c *Config) cert.Version {
-	if c.CertVersion == nil {
+// CertVersionOf is the certificate version cert_version asks for (1 when
+// it is unset).
+func CertVersionOf(certVersion *int) cert.Version {
+	if certVersion == nil {
 		return cert.Version1
 	}
-	return cert.Version(*c.CertVersion)
+	return cert.Version(*certVersion)
 }
 
-// Lifetime returns a block's certificate duration (zero: until the CA ends)
-// and its renewal window: renew_before, else a third of the duration, else
-// RenewBefore.
-func Lifetime(c *Config) (duration, renewBefore time.Duration) {
-	duration, _ = parseDur(c.Duration)
-	if r, _ := parseDur(c.RenewBefore); r > 0 {
-		return duration, r
+// ParseLifetime reads a block's duration and renew_before ("" when unset)
+// into a certificate's lifetime (zero: until the CA ends) and its renewal
+// window: renew_before, else a third of the duration, else RenewBefore.
+// Validation reports the same mistakes at the attributes (CertProblems);
+// renew gets them from a MetaPath file edited by hand.
+func ParseLifetime(duration, renewBefore string) (time.Duration, time.Duration, error) {
+	d, msg := parseDur(duration)
+	if msg != "" {
+		return 0, 0, errors.New("duration: " + msg)
 	}
-	if duration > 0 {
-		return duration, duration / 3
+	r, msg := parseDur(renewBefore)
+	if msg != "" {
+		return 0, 0, errors.New("renew_before: " + msg)
 	}
-	return 0, RenewBefore
+	switch {
+	case r > 0:
+		return d, r, nil
+	case d > 0:
+		return d, d / 3, nil
+	}
+	return 0, RenewBefore, nil
 }
 
 // ParseCAVersions reads `nebula ca init --version`: "1", "2" or "1,2".

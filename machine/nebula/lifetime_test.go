@@ -34,14 +34,13 @@ func TestV2CertificatesInAMixedNetwork(t *testing.T) {
 	now := time.Now()
 	caCrt, caKey := bundleCA(t, dir, now, cert.Version1, cert.Version2)
 	root := filepath.Join(dir, "host")
-	v2 := 2
-	cfg6 := &Config{Network: "n", CA: caCrt, CAKey: caKey, Address: "10.42.0.5/24", Address6: "fd42::5/64", CertVersion: &v2}
-	res, err := Artifacts(Request{Machine: "six", Config: cfg6, Version: nebula111, ReadFile: rooted(root), Now: now})
+	cfg6 := withDefaults(&Settings{Network: "n", CA: caCrt, CAKey: caKey, Address: pfx("10.42.0.5/24"), Address6: pfx("fd42::5/64"), CertVersion: cert.Version2})
+	res, err := Artifacts(Request{Machine: "six", Settings: cfg6, Version: nebula111, ReadFile: rooted(root), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg4 := &Config{Network: "n", CA: caCrt, CAKey: caKey, Address: "10.42.0.6/24"}
-	res4, err := Artifacts(Request{Machine: "four", Config: cfg4, Version: Version{1, 6, 1}, ReadFile: rooted(root), Now: now})
+	cfg4 := withDefaults(&Settings{Network: "n", CA: caCrt, CAKey: caKey, Address: pfx("10.42.0.6/24")})
+	res4, err := Artifacts(Request{Machine: "four", Settings: cfg4, Version: Version{1, 6, 1}, ReadFile: rooted(root), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +74,7 @@ func TestV2CertificatesInAMixedNetwork(t *testing.T) {
 	dir1 := t.TempDir()
 	v1Crt, v1Key := bundleCA(t, dir1, now, cert.Version1)
 	cfg6.CA, cfg6.CAKey = v1Crt, v1Key
-	_, err = Artifacts(Request{Machine: "six", Config: cfg6, Version: nebula111, ReadFile: rooted(filepath.Join(dir1, "host")), Now: now})
+	_, err = Artifacts(Request{Machine: "six", Settings: cfg6, Version: nebula111, ReadFile: rooted(filepath.Join(dir1, "host")), Now: now})
 	if err == nil || !strings.Contains(err.Error(), "--version 1,2") {
 		t.Errorf("v2 from a v1-only CA: %v", err)
 	}
@@ -89,10 +88,9 @@ func TestV2RefusedBelowNebula110(t *testing.T) {
 	now := time.Now()
 	caCrt, caKey := bundleCA(t, dir, now, cert.Version1, cert.Version2)
 	root := filepath.Join(dir, "host")
-	v2 := 2
-	cfg := &Config{Network: "n", CA: caCrt, CAKey: caKey, Address: "10.42.0.5/24", CertVersion: &v2}
+	cfg := withDefaults(&Settings{Network: "n", CA: caCrt, CAKey: caKey, Address: pfx("10.42.0.5/24"), CertVersion: cert.Version2})
 	for _, v := range []Version{{1, 6, 1}, nebula193} {
-		_, err := Artifacts(Request{Machine: "m", Config: cfg, Version: v, ReadFile: rooted(root), Now: now})
+		_, err := Artifacts(Request{Machine: "m", Settings: cfg, Version: v, ReadFile: rooted(root), Now: now})
 		if err == nil || !strings.Contains(err.Error(), "nebula "+v.String()) || !strings.Contains(err.Error(), "cert_version = 1") {
 			t.Errorf("cert_version 2 on nebula %s: %v", v, err)
 		}
@@ -108,7 +106,7 @@ func TestV2RefusedBelowNebula110(t *testing.T) {
 	if v, err := ParseVersion(string(out)); err != nil || !v.Less(v2CertVersion) {
 		t.Skipf("installed nebula %s reads v2; the refusal is shown with an older one", v)
 	}
-	res, err := Artifacts(Request{Machine: "m", Config: cfg, ReadFile: rooted(root), Now: now}) // no version: no check
+	res, err := Artifacts(Request{Machine: "m", Settings: cfg, ReadFile: rooted(root), Now: now}) // no version: no check
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,10 +126,10 @@ func TestDurationAndRenewal(t *testing.T) {
 	t0 := time.Now().Truncate(time.Second)
 	caCrt, caKey := bundleCA(t, dir, t0, cert.Version1)
 	root := filepath.Join(dir, "host")
-	cfg := &Config{Network: "n", CA: caCrt, CAKey: caKey, Address: "10.42.0.5/24", Groups: []string{"g"}, Duration: "3h"}
+	cfg := withDefaults(&Settings{Network: "n", CA: caCrt, CAKey: caKey, Address: pfx("10.42.0.5/24"), Groups: []string{"g"}, Duration: 3 * time.Hour, DurationText: "3h"})
 	apply := func(now time.Time) *Result {
 		t.Helper()
-		res, err := Artifacts(Request{Machine: "m", Config: cfg, Version: Version{1, 6, 1}, ReadFile: rooted(root), Now: now})
+		res, err := Artifacts(Request{Machine: "m", Settings: cfg, Version: Version{1, 6, 1}, ReadFile: rooted(root), Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +166,7 @@ func TestDurationAndRenewal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := RenderConfig(RenderInput{Machine: "m", Config: cfg, CA: caPEM, Cert: r.Cert, Key: key, Console: &console})
+	want, err := RenderConfig(RenderInput{Machine: "m", Settings: cfg, CA: caPEM, Cert: r.Cert, Key: key, Console: &console})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,8 +196,8 @@ func TestBlocklist(t *testing.T) {
 	now := time.Now()
 	caCrt, caKey := bundleCA(t, dir, now, cert.Version1)
 	root := filepath.Join(dir, "host")
-	cfg := &Config{Network: "n", CA: caCrt, CAKey: caKey, Address: "10.42.0.5/24"}
-	res, err := Artifacts(Request{Machine: "gone", Config: cfg, ReadFile: rooted(root), Now: now})
+	cfg := withDefaults(&Settings{Network: "n", CA: caCrt, CAKey: caKey, Address: pfx("10.42.0.5/24")})
+	res, err := Artifacts(Request{Machine: "gone", Settings: cfg, ReadFile: rooted(root), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +252,7 @@ func TestBlocklist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := RenderInput{Machine: "gone", Config: cfg, CA: fileOf(t, res, CAPath("gone")).Content, Cert: fileOf(t, res, CertPath("gone")).Content, Key: fileOf(t, res, KeyPath("gone")).Content, Blocklist: fps, Console: &console}
+	in := RenderInput{Machine: "gone", Settings: cfg, CA: fileOf(t, res, CAPath("gone")).Content, Cert: fileOf(t, res, CertPath("gone")).Content, Key: fileOf(t, res, KeyPath("gone")).Content, Blocklist: fps, Console: &console}
 	want, _ := RenderConfig(in)
 	if !bytes.Equal(with, want) {
 		t.Errorf("SetBlocklist differs from a render with the blocklist:\n%s\n---\n%s", with, want)
@@ -280,21 +278,21 @@ func TestBlocklist(t *testing.T) {
 func TestCertProblems(t *testing.T) {
 	v1, v2, v3 := 1, 2, 3
 	for _, c := range []struct {
-		cfg  Config
+		cfg  CertAttrs
 		attr string
 	}{
-		{Config{CAKey: "k", CertVersion: &v3}, "cert_version"},
-		{Config{CAKey: "k", Address6: "fd42::5/64"}, "address6"},
-		{Config{CAKey: "k", Address6: "fd42::5/64", CertVersion: &v1}, "address6"},
-		{Config{CAKey: "k", Address6: "10.0.0.1/24", CertVersion: &v2}, "address6"},
-		{Config{Cert: "c", Address6: "fd42::5/64", CertVersion: &v2}, "address6"},
-		{Config{CAKey: "k", Duration: "soon"}, "duration"},
-		{Config{CAKey: "k", Duration: "10s"}, "duration"},
-		{Config{Cert: "c", Duration: "24h"}, "duration"},
-		{Config{CAKey: "k", Duration: "24h", RenewBefore: "24h"}, "renew_before"},
-		{Config{CAKey: "k", Address6: "fd42::5/64", CertVersion: &v2, Duration: "24h", RenewBefore: "1h"}, ""},
+		{CertAttrs{Signs: true, CertVersion: &v3}, "cert_version"},
+		{CertAttrs{Signs: true, Address6: "fd42::5/64"}, "address6"},
+		{CertAttrs{Signs: true, Address6: "fd42::5/64", CertVersion: &v1}, "address6"},
+		{CertAttrs{Signs: true, Address6: "10.0.0.1/24", CertVersion: &v2}, "address6"},
+		{CertAttrs{Address6: "fd42::5/64", CertVersion: &v2}, "address6"},
+		{CertAttrs{Signs: true, Duration: "soon"}, "duration"},
+		{CertAttrs{Signs: true, Duration: "10s"}, "duration"},
+		{CertAttrs{Duration: "24h"}, "duration"},
+		{CertAttrs{Signs: true, Duration: "24h", RenewBefore: "24h"}, "renew_before"},
+		{CertAttrs{Signs: true, Address6: "fd42::5/64", CertVersion: &v2, Duration: "24h", RenewBefore: "1h"}, ""},
 	} {
-		p := CertProblems(&c.cfg)
+		p := CertProblems(c.cfg)
 		got := ""
 		if len(p) > 0 {
 			got = p[0].Attr
@@ -303,11 +301,17 @@ func TestCertProblems(t *testing.T) {
 			t.Errorf("%+v: problem at %q (%v), want %q", c.cfg, got, p, c.attr)
 		}
 	}
-	if d, r := Lifetime(&Config{Duration: "3h"}); d != 3*time.Hour || r != time.Hour {
-		t.Errorf("Lifetime(3h) = %s, %s", d, r)
+	if d, r, err := ParseLifetime("3h", ""); err != nil || d != 3*time.Hour || r != time.Hour {
+		t.Errorf("ParseLifetime(3h) = %s, %s, %v", d, r, err)
 	}
-	if _, r := Lifetime(&Config{}); r != RenewBefore {
-		t.Errorf("default renewal window %s", r)
+	if _, r, err := ParseLifetime("", ""); err != nil || r != RenewBefore {
+		t.Errorf("default renewal window %s, %v", r, err)
+	}
+	if d, r, err := ParseLifetime("24h", "1h"); err != nil || d != 24*time.Hour || r != time.Hour {
+		t.Errorf("ParseLifetime(24h, 1h) = %s, %s, %v", d, r, err)
+	}
+	if _, _, err := ParseLifetime("soon", ""); err == nil || !strings.Contains(err.Error(), "duration: \"soon\" is not a duration") {
+		t.Errorf("ParseLifetime(soon): %v, want the duration's problem", err)
 	}
 	if v, err := ParseCAVersions("1,2"); err != nil || len(v) != 2 {
 		t.Errorf("ParseCAVersions(1,2) = %v, %v", v, err)

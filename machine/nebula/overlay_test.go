@@ -281,13 +281,13 @@ func TestOverlay(t *testing.T) {
 	e.host = host
 	pool := netip.MustParsePrefix("198.51.100.0/24")
 	lhAddr := "198.51.100.1"
-	common := func(groups ...string) *Config {
-		return &Config{Network: "test", CA: caCrt, CAKey: caKey, Pool: pool.String(), Groups: groups,
-			Lighthouses: []string{lhAddr}, StaticHostMap: map[string][]string{lhAddr: {"203.0.113.1:4242"}},
-			Inbound: []Rule{{Proto: "icmp", Host: "any"}}}
+	common := func(groups ...string) *Settings {
+		return withDefaults(&Settings{Network: "test", CA: caCrt, CAKey: caKey, Pool: pool, Groups: groups,
+			Lighthouses: addrs(lhAddr), StaticHostMap: map[netip.Addr][]string{netip.MustParseAddr(lhAddr): {"203.0.113.1:4242"}},
+			Inbound: []Rule{{Proto: "icmp", Host: "any"}}})
 	}
-	cfgs := map[string]*Config{
-		"lh": {Network: "test", CA: caCrt, CAKey: caKey, Address: lhAddr + "/24", AmLighthouse: true, Inbound: []Rule{{Proto: "icmp", Host: "any"}}},
+	cfgs := map[string]*Settings{
+		"lh": withDefaults(&Settings{Network: "test", CA: caCrt, CAKey: caKey, Address: pfx(lhAddr + "/24"), AmLighthouse: true, Inbound: []Rule{{Proto: "icmp", Host: "any"}}}),
 		"c1": common("server"),
 		"c2": common("client"),
 		"c3": common("other"),
@@ -303,13 +303,13 @@ func TestOverlay(t *testing.T) {
 	configs := map[string][]byte{}
 	for _, m := range []string{"lh", "c1", "c2", "c3"} {
 		var a netip.Prefix
-		if cfgs[m].Address == "" {
+		if !cfgs[m].Address.IsValid() {
 			if a, err = Allocate(pool, m, taken); err != nil {
 				t.Fatal(err)
 			}
 			taken = append(taken, a.Addr())
 		}
-		res, err := Artifacts(Request{Machine: m, Config: cfgs[m], Address: a, Version: version, ReadFile: rooted(host), Rand: rand.Reader})
+		res, err := Artifacts(Request{Machine: m, Settings: cfgs[m], Address: a, Version: version, ReadFile: rooted(host), Rand: rand.Reader})
 		if err != nil {
 			t.Fatal(err)
 		}

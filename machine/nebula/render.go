@@ -2,11 +2,11 @@ package nebula
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"path"
 	"regexp"
 	"sort"
@@ -65,31 +65,12 @@ func CAPath(machine string) string { return path.Join(Dir(machine), "ca.crt") }
 // NetnsPath is where prepare bind-mounts machine's network namespace.
 func NetnsPath(machine string) string { return path.Join(NetnsDir, machine) }
 
-// Device is the tun device name cfg asks for.
-func Device(cfg *Config) string {
-	if cfg.Device != "" {
-		return cfg.Device
-	}
-	return DefaultDevice
-}
-
-// ListenPort is the UDP port the sidecar binds inside the container.
-func ListenPort(cfg *Config) int {
-	switch {
-	case cfg.ListenPort != nil:
-		return *cfg.ListenPort
-	case cfg.AmLighthouse:
-		return DefaultLighthousePort
-	}
-	return 0
-}
-
-// RenderInput is what a nebula config is made of: the block, and the PEM
-// material it embeds. Rendering is pure; reading and signing happen in
-// Artifacts.
+// RenderInput is what a nebula config is made of: the sidecar's settings,
+// and the PEM material it embeds. Rendering is pure; reading and signing
+// happen in Artifacts.
 type RenderInput struct {
-	Machine string
-	Config  *Config
+	Machine  string
+	Settings *Settings
 	// CA, Cert and Key are PEM: the CA certificate(s), the machine's
 	// certificate and its X25519 private key.
 	CA, Cert, Key []byte
@@ -111,7 +92,7 @@ const requiresPrefix = "# nspawnctl-requires-nebula: "
 // are emitted only when the block uses them, and CheckVersion refuses them
 // for a nebula that would ignore them.
 func RenderConfig(in RenderInput) ([]byte, error) {
-	c := in.Config
+	c := in.Settings
 	if c == nil {
 		return nil, fmt.Errorf("machine %s has no nebula block", in.Machine)
 	}
@@ -137,8 +118,8 @@ func RenderConfig(in RenderInput) ([]byte, error) {
 	root.n.Content[0].HeadComment = fmt.Sprintf("# Nebula config of machine %s (network %s), written by nspawnctl: edit the nebula block and apply, not this file.\n%s%s", q(in.Machine), q(c.Network), requiresPrefix, need)
 
 	hostMap := ymap()
-	for _, k := range sortedKeys(c.StaticHostMap) {
-		hostMap.setQuoted(k, ylist(c.StaticHostMap[k]))
+	for _, k := range sortedAddrs(c.StaticHostMap) {
+		hostMap.setQuoted(k.String(), ylist(c.StaticHostMap[k]))
 	}
 	root.set("static_host_map", hostMap.n)
 
@@ -149,11 +130,11 @@ func RenderConfig(in RenderInput) ([]byte, error) {
 		// A lighthouse does not query others; nebula warns about hosts on one.
 		lh.set("hosts", ylist(nil))
 	} else {
-		lh.set("hosts", ylist(c.Lighthouses))
+		lh.set("hosts", ylist(addrStrings(c.Lighthouses)))
 		lh.n.Content[len(lh.n.Content)-1].Style = 0 // one host per line
 	}
-	if adv := AdvertiseAddrs(c); len(adv) > 0 {
-		lh.set("advertise_addrs", ylist(adv))
+	if len(c.AdvertiseAddrs) > 0 {
+		lh.set("advertise_addrs", ylist(addrStrings(c.AdvertiseAddrs)))
 	}
 	if allow := LocalAllowList(c); allow != nil {
 		la := ymap()
@@ -168,20 +149,19 @@ func RenderConfig(in RenderInput) ([]byte, error) {
 	// The wildcard IPv6 socket is dual-stack, so underlay peers may be
 	// IPv4 or IPv6 (nebula's own default, 0.0.0.0, is IPv4 only).
 	listen.set("host", ystr("[::]"))
-	listen.set("port", yint(ListenPort(c)))
+	listen.set("port", yint(c.ListenPort))
 	root.set("listen", listen.n)
 
-	punch := c.Punchy == nil || *c.Punchy
 	punchy := ymap()
-	punchy.set("punch", ybool(punch))
-	punchy.set("respond", ybool(punch))
+	punchy.set("punch", ybool(c.Punchy))
+	punchy.set("respond", ybool(c.Punchy))
 	root.set("punchy", punchy.n)
 
-	if c.AmRelay || c.UseRelays != nil || len(c.Relays) > 0 {
+	if c.Relay != nil {
 		relay := ymap()
-		relay.set("am_relay", ybool(c.AmRelay))
-		relay.set("use_relays", ybool(UseRelays(c)))
-		relay.set("relays", ylist(c.Relays))
+		relay.set("am_relay", ybool(c.Relay.AmRelay))
+		relay.set("use_relays", ybool(c.Relay.UseRelays))
+		relay.set("relays", ylist(addrStrings(c.Relay.Relays)))
 		root.set("relay", relay.n)
 		// A tunnel whose peer went away (its sidecar restarted, its direct
 		// path blocked) is only given up after nebula's dead-tunnel check:
@@ -196,17 +176,13 @@ func RenderConfig(in RenderInput) ([]byte, error) {
 		root.set("timers", timers.n)
 	}
 
-	mtu := 1300
-	if c.MTU != nil {
-		mtu = *c.MTU
-	}
 	tun := ymap()
 	tun.set("disabled", ybool(false))
-	tun.set("dev", ystr(Device(c)))
+	tun.set("dev", ystr(c.Device))
 	tun.set("drop_local_broadcast", ybool(false))
 	tun.set("drop_multicast", ybool(false))
 	tun.set("tx_queue", yint(500))
-	tun.set("mtu", yint(mtu))
+	tun.set("mtu", yint(c.MTU))
 	tun.set("routes", ylist(nil))
 	tun.set("unsafe_routes", ylist(nil))
 	root.set("tun", tun.n)
@@ -323,8 +299,8 @@ func rules(rs []Rule) *yaml.Node {
 	}
 	for _, r := range rs {
 		m := ymap()
-		m.set("port", ystr(cmp.Or(r.Port, "any")))
-		m.set("proto", ystr(cmp.Or(r.Proto, "any")))
+		m.set("port", ystr(r.Port))
+		m.set("proto", ystr(r.Proto))
 		add := func(k, v string) {
 			if v != "" {
 				m.set(k, ystr(v))
@@ -335,10 +311,14 @@ func rules(rs []Rule) *yaml.Node {
 		if len(r.Groups) > 0 {
 			m.set("groups", ylist(r.Groups))
 		}
-		add("cidr", r.CIDR)
+		if r.CIDR.IsValid() {
+			add("cidr", r.CIDR.String())
+		}
 		add("ca_name", r.CAName)
 		add("ca_sha", r.CASha)
-		add("local_cidr", r.LocalCIDR)
+		if r.LocalCIDR.IsValid() {
+			add("local_cidr", r.LocalCIDR.String())
+		}
 		seq.Content = append(seq.Content, m.n)
 	}
 	return seq
@@ -350,31 +330,59 @@ func q(s string) string {
 	return string(out)
 }
 
-func sortedKeys(m map[string][]string) []string {
-	ks := make([]string, 0, len(m))
+// sortedAddrs are the keys of m in the order of their text, the order
+// static_host_map has in every config nspawnctl rendered (so 10.0.0.10
+// comes before 10.0.0.9): a new order would restart every sidecar.
+func sortedAddrs(m map[netip.Addr][]string) []netip.Addr {
+	ks := make([]netip.Addr, 0, len(m))
 	for k := range m {
 		ks = append(ks, k)
 	}
-	sort.Strings(ks)
+	sort.Slice(ks, func(i, j int) bool { return ks[i].String() < ks[j].String() })
 	return ks
+}
+
+// addrStrings formats addresses (netip.Addr, netip.AddrPort) for the config.
+func addrStrings[T fmt.Stringer](as []T) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		out = append(out, a.String())
+	}
+	return out
 }
 
 func sortStrings(ss []string) { sort.Strings(ss) }
 
 func joinAnd(ss []string) string { return strings.Join(ss, "; ") }
 
-// RequiredFromConfig reads the version a rendered config.yml records; the
-// zero Version when it records none.
+// RequiredFromConfig reads the version a rendered config.yml records in
+// its header comment; the zero Version when it records none.
 func RequiredFromConfig(content []byte) (Version, error) {
-	for _, l := range strings.Split(string(content), "\n") {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(content, &doc); err != nil {
+		return Version{}, fmt.Errorf("reading the nebula config: %w", err)
+	}
+	for _, l := range strings.Split(headerComment(&doc), "\n") {
 		if v, ok := strings.CutPrefix(l, requiresPrefix); ok {
 			return ParseVersion("Version: " + v)
 		}
-		if !strings.HasPrefix(l, "#") {
-			break
-		}
 	}
 	return Version{}, nil
+}
+
+// headerComment is the comment above a YAML document's first key. The
+// decoder attaches it to the document, the root mapping or that key,
+// depending on the blank lines after it; RenderConfig writes it on the key.
+func headerComment(doc *yaml.Node) string {
+	parts := []string{doc.HeadComment}
+	if len(doc.Content) > 0 {
+		root := doc.Content[0]
+		parts = append(parts, root.HeadComment)
+		if root.Kind == yaml.MappingNode && len(root.Content) > 0 {
+			parts = append(parts, root.Content[0].HeadComment)
+		}
+	}
+	return strings.Join(parts, "\n")
 }
 
 // UnitOptions are the host paths the template units run.
@@ -517,12 +525,13 @@ func RenderSidecarDropIn(machine string) ([]byte, error) {
 }
 
 // RenderUnmanagedNetwork renders the .network file for the container's root
-// that tells its systemd-networkd to leave nebula's tun device alone: nebula
-// sets its address and routes itself, and networkd would otherwise flush
-// them (or wait for the link in systemd-networkd-wait-online).
-func RenderUnmanagedNetwork(cfg *Config) ([]byte, error) {
+// that tells its systemd-networkd to leave nebula's tun device (device,
+// Settings.Device) alone: nebula sets its address and routes itself, and
+// networkd would otherwise flush them (or wait for the link in
+// systemd-networkd-wait-online).
+func RenderUnmanagedNetwork(device string) ([]byte, error) {
 	b := unitfile.New("Nebula's tun device belongs to the sidecar (nspawnctl-nebula@.service on the host); written by nspawnctl.")
-	b.Set("Match", "Name", Device(cfg))
+	b.Set("Match", "Name", device)
 	b.Bool("Link", "Unmanaged", true)
 	b.Bool("Link", "RequiredForOnline", false)
 	return b.Bytes()

@@ -2,6 +2,7 @@ package nebula
 
 import (
 	"bytes"
+	"cmp"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -9,11 +10,44 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slackhq/nebula/cert"
+
 	"github.com/nspawnctl/nspawnctl/internal/golden"
 )
 
-func intp(i int) *int    { return &i }
-func boolp(b bool) *bool { return &b }
+// withDefaults fills in s what machine/resolve fills in for a block that
+// leaves it unset, for tests that build Settings by hand: device, MTU,
+// certificate version and renewal window, a lighthouse's port, punchy
+// (set it to false after the call) and the rules' "any".
+func withDefaults(s *Settings) *Settings {
+	s.Device = cmp.Or(s.Device, DefaultDevice)
+	s.MTU = cmp.Or(s.MTU, DefaultMTU)
+	s.CertVersion = cmp.Or(s.CertVersion, cert.Version1)
+	if s.RenewBefore == 0 {
+		s.RenewBefore = cmp.Or(s.Duration/3, RenewBefore)
+	}
+	if s.AmLighthouse && s.ListenPort == 0 {
+		s.ListenPort = DefaultLighthousePort
+	}
+	s.Punchy = true
+	for _, rs := range [][]Rule{s.Inbound, s.Outbound} {
+		for i := range rs {
+			rs[i].Port = cmp.Or(rs[i].Port, "any")
+			rs[i].Proto = cmp.Or(rs[i].Proto, "any")
+		}
+	}
+	return s
+}
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func addrs(ss ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range ss {
+		out = append(out, netip.MustParseAddr(s))
+	}
+	return out
+}
 
 // Stand-ins for PEM material: rendering does not look inside.
 var (
@@ -23,49 +57,52 @@ var (
 )
 
 // The two machines of examples/nebula.hcl.
-func lighthouseConfig() *Config {
-	return &Config{
+func lighthouseConfig() *Settings {
+	return withDefaults(&Settings{
 		Network: "corp", CA: "/etc/nspawnctl/nebula-ca/ca.crt", CAKey: "/etc/nspawnctl/nebula-ca/ca.key",
-		Address: "10.42.0.1/24", Groups: []string{"infra"}, AmLighthouse: true, ListenPort: intp(4242),
+		Address: pfx("10.42.0.1/24"), Groups: []string{"infra"}, AmLighthouse: true, ListenPort: 4242,
 		Inbound:  []Rule{{Proto: "icmp", Host: "any"}},
 		Outbound: []Rule{{Host: "any"}},
-	}
+	})
 }
 
-func apiConfig() *Config {
-	return &Config{
+func apiConfig() *Settings {
+	return withDefaults(&Settings{
 		Network: "corp", CA: "/etc/nspawnctl/nebula-ca/ca.crt", CAKey: "/etc/nspawnctl/nebula-ca/ca.key",
-		Address: "10.42.0.10/24", Groups: []string{"web", "prod"},
-		Lighthouses:   []string{"10.42.0.1"},
-		StaticHostMap: map[string][]string{"10.42.0.1": {"203.0.113.7:4242"}, "10.42.0.2": {"203.0.113.8:4242", "[2001:db8::8]:4242"}},
-		Punchy:        boolp(true), MTU: intp(1300),
+		Address: pfx("10.42.0.10/24"), Groups: []string{"web", "prod"},
+		Lighthouses:   addrs("10.42.0.1"),
+		StaticHostMap: map[netip.Addr][]string{netip.MustParseAddr("10.42.0.1"): {"203.0.113.7:4242"}, netip.MustParseAddr("10.42.0.2"): {"203.0.113.8:4242", "[2001:db8::8]:4242"}},
+		Punchy:        true, MTU: 1300,
 		Inbound: []Rule{
 			{Port: "443", Proto: "tcp", Groups: []string{"ops", "prod"}},
 			{Proto: "icmp", Host: "any"},
-			{Port: "9100", Proto: "tcp", CIDR: "10.42.100.0/24"},
+			{Port: "9100", Proto: "tcp", CIDR: pfx("10.42.100.0/24")},
 			{Port: "8000-8080", Proto: "udp", Group: "web", CAName: "corp", CASha: "abc"},
 		},
 		Outbound: []Rule{{Host: "any"}},
-	}
+	})
 }
 
 func TestRenderConfigGolden(t *testing.T) {
-	for name, cfg := range map[string]*Config{
+	minimal := withDefaults(&Settings{Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key"})
+	minimal.Punchy = false
+	for name, cfg := range map[string]*Settings{
 		"lighthouse": lighthouseConfig(),
 		"api":        apiConfig(),
 		// Defaults: no rules, no lighthouse, device and port unset, punchy off.
-		"minimal":    {Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", Punchy: boolp(false)},
-		"local_cidr": {Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", Device: "neb0", Inbound: []Rule{{Port: "22", Proto: "tcp", Host: "any", LocalCIDR: "10.42.0.10/32"}}},
+		"minimal":    minimal,
+		"local_cidr": withDefaults(&Settings{Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", Device: "neb0", Inbound: []Rule{{Port: "22", Proto: "tcp", Host: "any", LocalCIDR: pfx("10.42.0.10/32")}}}),
 		// A member behind its host's NAT (examples/fleet): a fixed port the
 		// host forwards, the host's address advertised, relays.
-		"behind_nat": {Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", ListenPort: intp(4243),
-			AdvertiseAddrs: []string{"198.51.100.130", "[2001:db8::2]:4300"}, Relays: []string{"198.51.100.1"}},
-		"relay": {Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", AmLighthouse: true, AmRelay: true, UseRelays: boolp(false)},
+		"behind_nat": withDefaults(&Settings{Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", ListenPort: 4243,
+			AdvertiseAddrs: []netip.AddrPort{netip.MustParseAddrPort("198.51.100.130:4243"), netip.MustParseAddrPort("[2001:db8::2]:4300")},
+			Relay:          &Relay{UseRelays: true, Relays: addrs("198.51.100.1")}}),
+		"relay": withDefaults(&Settings{Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", AmLighthouse: true, Relay: &Relay{AmRelay: true, UseRelays: false}}),
 		// Strings that would break YAML if they were not quoted.
-		"quoting": {Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", Inbound: []Rule{{Group: "a: b\n- c"}, {Groups: []string{"#x", "'y'", "\"z\""}}}},
+		"quoting": withDefaults(&Settings{Network: "n", CA: "/ca.crt", Cert: "/h.crt", Key: "/h.key", Inbound: []Rule{{Group: "a: b\n- c"}, {Groups: []string{"#x", "'y'", "\"z\""}}}}),
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, err := RenderConfig(RenderInput{Machine: name, Config: cfg, CA: fakeCA, Cert: fakeCert, Key: fakeKey})
+			got, err := RenderConfig(RenderInput{Machine: name, Settings: cfg, CA: fakeCA, Cert: fakeCert, Key: fakeKey})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +112,7 @@ func TestRenderConfigGolden(t *testing.T) {
 }
 
 func TestRenderConfigRefusesNonPEM(t *testing.T) {
-	_, err := RenderConfig(RenderInput{Machine: "m", Config: apiConfig(), CA: fakeCA, Cert: []byte("/etc/x.crt"), Key: fakeKey})
+	_, err := RenderConfig(RenderInput{Machine: "m", Settings: apiConfig(), CA: fakeCA, Cert: []byte("/etc/x.crt"), Key: fakeKey})
 	if err == nil || !strings.Contains(err.Error(), "not PEM") {
 		t.Fatalf("got %v, want a not-PEM error", err)
 	}
@@ -103,8 +140,8 @@ func TestRenderUnitsGolden(t *testing.T) {
 }
 
 func TestRenderUnmanagedNetworkGolden(t *testing.T) {
-	for name, cfg := range map[string]*Config{"default": {}, "custom": {Device: "neb0"}} {
-		b, err := RenderUnmanagedNetwork(cfg)
+	for name, device := range map[string]string{"default": DefaultDevice, "custom": "neb0"} {
+		b, err := RenderUnmanagedNetwork(device)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +169,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestCheckVersion(t *testing.T) {
-	lc := &Config{Inbound: []Rule{{Port: "22", Host: "any", LocalCIDR: "10.0.0.0/8"}}}
+	lc := withDefaults(&Settings{Inbound: []Rule{{Port: "22", Host: "any", LocalCIDR: pfx("10.0.0.0/8")}}})
 	if err := CheckVersion("m", lc, Version{1, 6, 1}); err == nil || !strings.Contains(err.Error(), "inbound rule 1 uses local_cidr") {
 		t.Errorf("local_cidr on 1.6.1: got %v, want a refusal naming the rule", err)
 	}
@@ -151,9 +188,9 @@ func TestCheckVersion(t *testing.T) {
 	}
 }
 
-func mustRender(t *testing.T, cfg *Config) []byte {
+func mustRender(t *testing.T, cfg *Settings) []byte {
 	t.Helper()
-	b, err := RenderConfig(RenderInput{Machine: "m", Config: cfg, CA: fakeCA, Cert: fakeCert, Key: fakeKey})
+	b, err := RenderConfig(RenderInput{Machine: "m", Settings: cfg, CA: fakeCA, Cert: fakeCert, Key: fakeKey})
 	if err != nil {
 		t.Fatal(err)
 	}

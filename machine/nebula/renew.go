@@ -31,8 +31,10 @@ func Renew(read func(string) ([]byte, error), machine string, now time.Time, for
 	if meta.CAKey == "" {
 		return nil, fmt.Errorf("machine %s: %w: nspawnctl has no CA key to renew it; sign a new one (nebula-cert sign) where the CA key is, replace the file, and re-apply", machine, ErrGivenCert)
 	}
-	c := &Config{Duration: meta.Duration, RenewBefore: meta.RenewBefore}
-	duration, renewBefore := Lifetime(c)
+	duration, renewBefore, err := ParseLifetime(meta.Duration, meta.RenewBefore)
+	if err != nil {
+		return nil, fmt.Errorf("machine %s: %s: %w; re-apply machine %s to rewrite it", machine, MetaPath(machine), err, machine)
+	}
 	hc, err := readHostCert(read, machine)
 	if err != nil {
 		return nil, err

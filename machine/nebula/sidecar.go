@@ -2,14 +2,13 @@ package nebula
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"go.yaml.in/yaml/v3"
 )
 
 // CheckSidecarVersion refuses to start a sidecar whose config uses settings
@@ -57,18 +56,18 @@ func QueryMachinePeers(ctx context.Context, dir, nsPath string) ([]Peer, error) 
 	return QueryPeers(ctx, nsPath, hostKey, clientKey)
 }
 
-// DeviceFromConfig finds tun.dev in a config nspawnctl rendered (one JSON
-// string after "  dev: ").
+// DeviceFromConfig reads tun.dev from a nebula config.yml; "" when the
+// file is not YAML or names no device.
 func DeviceFromConfig(conf []byte) string {
-	for _, l := range strings.Split(string(conf), "\n") {
-		if v, ok := strings.CutPrefix(l, "  dev: "); ok {
-			var s string
-			if json.Unmarshal([]byte(v), &s) == nil {
-				return s
-			}
-		}
+	var c struct {
+		Tun struct {
+			Dev string `yaml:"dev"`
+		} `yaml:"tun"`
 	}
-	return ""
+	if yaml.Unmarshal(conf, &c) != nil {
+		return ""
+	}
+	return c.Tun.Dev
 }
 
 // LinkIn describes device in the namespace bind-mounted at nsPath: "absent"

@@ -47,6 +47,41 @@ func TestDeviceFromConfig(t *testing.T) {
 	if got := DeviceFromConfig([]byte("tun:\n  mtu: 1300\n")); got != "" {
 		t.Errorf("DeviceFromConfig without dev = %q, want empty", got)
 	}
+	// What a scan for the line "  dev: " got wrong: a dev key of another
+	// section before tun (it took the first), and a value without quotes
+	// or in single quotes (it read only JSON strings).
+	for conf, want := range map[string]string{
+		"sshd:\n  dev: \"other\"\ntun:\n  dev: \"nebula1\"\n": "nebula1",
+		"tun:\n  dev: neb0\n":           "neb0",
+		"tun:\n  dev: 'neb0'\n":         "neb0",
+		"tun: {dev: neb0, mtu: 1300}\n": "neb0",
+		"tun: [\n":                      "",
+	} {
+		if got := DeviceFromConfig([]byte(conf)); got != want {
+			t.Errorf("DeviceFromConfig(%q) = %q, want %q", conf, got, want)
+		}
+	}
+}
+
+// RequiredFromConfig reads the header RenderConfig writes wherever YAML
+// puts the comment, and only the header: a line in a PEM block or a later
+// comment is not the config's requirement.
+func TestRequiredFromConfig(t *testing.T) {
+	for conf, want := range map[string]Version{
+		"# x\n" + requiresPrefix + "1.7.0\npki:\n  ca: x\n":     {1, 7, 0},
+		requiresPrefix + "1.10.0\n\npki:\n  ca: x\n":            {1, 10, 0},
+		"pki:\n  ca: |\n    " + requiresPrefix + "1.7.0\n":      {},
+		"pki:\n  ca: x\n" + requiresPrefix + "1.7.0\ntun: {}\n": {},
+		"tun:\n  dev: \"nebula1\"\n":                            {},
+	} {
+		got, err := RequiredFromConfig([]byte(conf))
+		if err != nil || got != want {
+			t.Errorf("RequiredFromConfig(%q) = %v, %v; want %v", conf, got, err, want)
+		}
+	}
+	if _, err := RequiredFromConfig([]byte("pki: [\n")); err == nil {
+		t.Error("RequiredFromConfig accepted a config that is not YAML")
+	}
 }
 
 // Without the console keys apply writes, peers are not queried and the

@@ -26,24 +26,6 @@ import (
 // addresses are kept out of the report (lighthouse.local_allow_list), since
 // they are private to the host and may name another container on another host.
 
-// AdvertiseAddrs returns lighthouse.advertise_addrs: each entry of
-// cfg.AdvertiseAddrs as IP:PORT, an entry without a port taking the listen
-// port. Entries that do not parse are returned unchanged (validation reports them).
-func AdvertiseAddrs(cfg *Config) []string {
-	out := make([]string, 0, len(cfg.AdvertiseAddrs))
-	for _, a := range cfg.AdvertiseAddrs {
-		out = append(out, advertiseAddr(a, ListenPort(cfg)))
-	}
-	return out
-}
-
-func advertiseAddr(a string, port int) string {
-	if ip, err := netip.ParseAddr(a); err == nil {
-		return netip.AddrPortFrom(ip, uint16(port)).String()
-	}
-	return a
-}
-
 // ParseAdvertiseAddr checks one advertise_addrs entry: an IP address, or
 // IP:PORT. It returns a sentence saying what is wrong, or "".
 func ParseAdvertiseAddr(a string) string {
@@ -65,7 +47,7 @@ func ParseAdvertiseAddr(a string) string {
 // no local address of the container is reported (its addresses are private
 // to the host; the advertised ones are what other hosts reach); without,
 // nil (nebula's default, report every local address).
-func LocalAllowList(cfg *Config) map[string]bool {
+func LocalAllowList(cfg *Settings) map[string]bool {
 	if len(cfg.AdvertiseAddrs) == 0 {
 		return nil
 	}
@@ -80,14 +62,6 @@ const (
 	deadTunnelCheck = 2
 	deadTunnelWait  = 5
 )
-
-// UseRelays is relay.use_relays (nebula's default: true).
-func UseRelays(cfg *Config) bool { return cfg.UseRelays == nil || *cfg.UseRelays }
-
-// NeedsForward reports whether the sidecar listens on a fixed port that
-// other hosts must reach through a host forward: every sidecar with a
-// listen port, lighthouses included (DefaultLighthousePort).
-func NeedsForward(cfg *Config) bool { return ListenPort(cfg) > 0 }
 
 func sortedBoolKeys(m map[string]bool) []string {
 	ks := make([]string, 0, len(m))

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/slackhq/nebula/cert"
 )
 
 // Version is a nebula release, as `nebula -version` prints it.
@@ -88,12 +90,12 @@ func DetectVersion(ctx context.Context, binary string) (Version, error) {
 // and for each setting that needs more than MinVersion, why. A nebula older
 // than that would load the config and silently drop those settings (for
 // local_cidr: accept traffic to any local address), so nspawnctl refuses it.
-func Required(cfg *Config) (Version, []string) {
+func Required(cfg *Settings) (Version, []string) {
 	need := MinVersion
 	var why []string
 	for dir, rules := range map[string][]Rule{"inbound": cfg.Inbound, "outbound": cfg.Outbound} {
 		for i, r := range rules {
-			if r.LocalCIDR != "" {
+			if r.LocalCIDR.IsValid() {
 				why = append(why, fmt.Sprintf("%s rule %d uses local_cidr (nebula %s or later)", dir, i+1, localCIDRVersion))
 				if need.Less(localCIDRVersion) {
 					need = localCIDRVersion
@@ -101,7 +103,7 @@ func Required(cfg *Config) (Version, []string) {
 			}
 		}
 	}
-	if CertVersionOf(cfg) == 2 {
+	if cfg.CertVersion == cert.Version2 {
 		why = append(why, fmt.Sprintf("cert_version = 2 (version 2 certificates: nebula %s or later)", v2CertVersion))
 		if need.Less(v2CertVersion) {
 			need = v2CertVersion
@@ -113,11 +115,11 @@ func Required(cfg *Config) (Version, []string) {
 
 // CheckVersion fails when nebula v would ignore part of cfg, naming each
 // setting and the remedy.
-func CheckVersion(machine string, cfg *Config, v Version) error {
+func CheckVersion(machine string, cfg *Settings, v Version) error {
 	if v.Less(MinVersion) {
 		return fmt.Errorf("nebula %s is too old for machine %s: nspawnctl needs %s or later; upgrade nebula", v, machine, MinVersion)
 	}
-	if CertVersionOf(cfg) == 2 && v.Less(v2CertVersion) {
+	if cfg.CertVersion == cert.Version2 && v.Less(v2CertVersion) {
 		return fmt.Errorf("machine %s asks for a version 2 certificate (cert_version = 2), but this host has nebula %s, which reads only version 1 (version 2 needs nebula %s or later); keep cert_version = 1 (the default) while any host of network %q runs an older nebula, or upgrade nebula here",
 			machine, v, v2CertVersion, cfg.Network)
 	}
@@ -132,7 +134,7 @@ func CheckVersion(machine string, cfg *Config, v Version) error {
 // CheckRules finds firewall rules that nebula refuses at start although they
 // look valid: 1.6.1 stops with "only one of group or groups should be
 // defined" for a rule that has both.
-func CheckRules(machine string, cfg *Config) error {
+func CheckRules(machine string, cfg *Settings) error {
 	for dir, rules := range map[string][]Rule{"inbound": cfg.Inbound, "outbound": cfg.Outbound} {
 		for i, r := range rules {
 			if r.Group != "" && len(r.Groups) > 0 {

@@ -27,14 +27,14 @@ import (
 // reported at the nebula block, and it follows the container's lifetime.
 func (v *validator) nebulaForwards() {
 	for _, m := range v.out.Machines {
-		n := m.Spec.Nebula
-		if n == nil || !nebula.NeedsForward(n) || (m.Mode != networkd.ModeVeth && m.Mode != networkd.ModeZone) {
+		if m.Nebula == nil || !m.Nebula.NeedsForward() || (m.Mode != networkd.ModeVeth && m.Mode != networkd.ModeZone) {
 			continue
 		}
-		port := nebula.ListenPort(n)
+		port := m.Nebula.ListenPort
 		if port < 1024 || port > 65535 || forwardsUDPTo(m.Spec.Forwards, port) {
 			continue // an invalid port is reported by the nebula checks
 		}
+		n := m.Spec.Nebula
 		m.Spec.Forwards = append(m.Spec.Forwards, config.ForwardPort{
 			Protocol: "udp", HostPort: strconv.Itoa(port),
 			Body: n.Body, DefRange: *diag.Attr(n.Body, "listen_port", n.DefRange),
@@ -59,8 +59,10 @@ func forwardsUDPTo(fs []config.ForwardPort, port int) bool {
 
 // nebulaTraversal checks the certificate settings (cert_version, address6,
 // duration, renew_before), advertise_addrs and the relay settings.
-func (v *validator) nebulaTraversal(n *nebula.Config) {
-	for _, p := range nebula.CertProblems(n) {
+// listenPort is the sidecar's, with the lighthouse default applied.
+func (v *validator) nebulaTraversal(n *config.Nebula, listenPort int) {
+	attrs := nebula.CertAttrs{CertVersion: n.CertVersion, Address6: n.Address6, Duration: n.Duration, RenewBefore: n.RenewBefore, Signs: n.CAKey != ""}
+	for _, p := range nebula.CertProblems(attrs) {
 		v.errf(diag.Attr(n.Body, p.Attr, n.DefRange), p.Summary, "%s", p.Detail)
 	}
 	for i, a := range n.AdvertiseAddrs {
@@ -68,7 +70,7 @@ func (v *validator) nebulaTraversal(n *nebula.Config) {
 			v.errf(diag.Elem(n.Body, "advertise_addrs", i, n.DefRange), "Invalid advertised address", "advertise_addrs: %s.", msg)
 		}
 	}
-	if len(n.AdvertiseAddrs) > 0 && nebula.ListenPort(n) == 0 {
+	if len(n.AdvertiseAddrs) > 0 && listenPort == 0 {
 		for i, a := range n.AdvertiseAddrs {
 			if _, err := netip.ParseAddr(a); err == nil {
 				v.errf(diag.Elem(n.Body, "advertise_addrs", i, n.DefRange), "Advertised address without a port", "%s has no port, and the sidecar listens on a random one that no forward leads to. Set listen_port (nspawnctl then forwards it from the host), or write %s:PORT.", a, a)

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nspawnctl/nspawnctl/machine/nebula"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
@@ -39,7 +38,7 @@ func TestFleetExamples(t *testing.T) {
 					continue
 				}
 				fw := forwardsOf(r, m.Name)
-				want := fmt.Sprintf("udp *:%d -> ", nebula.ListenPort(m.Nebula))
+				want := fmt.Sprintf("udp *:%d -> ", m.Nebula.ListenPort)
 				if len(fw) != 2 || !strings.HasPrefix(fw[0], want) || !strings.HasPrefix(fw[1], want) {
 					t.Errorf("%s: machine %s forwards %v, want a UDP forward of its listen port for IPv4 and IPv6", f, m.Name, fw)
 				}

@@ -75,7 +75,8 @@ type ResolvedMachine struct {
 	// DirectRouting and Isolated are the exposure settings in effect
 	// (network block, else the zone's; exposure.go).
 	DirectRouting, Isolated bool
-	Nebula                  *nebula.Config
+	// Nebula is the machine's Nebula sidecar; nil without a nebula block.
+	Nebula *nebula.Settings
 }
 
 // ResolvedZone is a zone after validation, with its addresses allocated.

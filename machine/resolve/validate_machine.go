@@ -113,7 +113,7 @@ func names[T any](items []T, name func(T) string) []string {
 }
 
 func (v *validator) machine(m *config.Machine) {
-	rm := &ResolvedMachine{Spec: m, Name: m.Name, Boot: true, Allocated: map[string]netip.Prefix{}, Nebula: m.Nebula}
+	rm := &ResolvedMachine{Spec: m, Name: m.Name, Boot: true, Allocated: map[string]netip.Prefix{}}
 	v.root(m, rm)
 	if m.Boot != nil {
 		rm.Boot = *m.Boot

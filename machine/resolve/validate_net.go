@@ -9,8 +9,6 @@ import (
 	"math/bits"
 	"net/netip"
 
-	"github.com/nspawnctl/nspawnctl/machine/nebula"
-
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/nspawnctl/nspawnctl/internal/diag"
@@ -480,7 +478,8 @@ func (v *validator) nebula(m *config.Machine, rm *ResolvedMachine) {
 		v.errf(diag.Attr(n.Body, "device", n.DefRange), "Invalid device name", "device %q is not a valid interface name.", n.Device)
 	}
 	v.checkList(n.Body, "groups", n.Groups, n.DefRange)
-	v.nebulaTraversal(n)
+	settings := nebulaSettings(n, v.out.NebulaPool)
+	v.nebulaTraversal(n, settings.ListenPort)
 	for _, rules := range [][]nebulaRule{rulesOf(n.Inbound), rulesOf(n.Outbound)} {
 		for _, r := range rules {
 			v.nebulaRule(r)
@@ -489,6 +488,7 @@ func (v *validator) nebula(m *config.Machine, rm *ResolvedMachine) {
 	if rm.Mode == networkd.ModeHost {
 		v.errf(n.DefRange.Ptr(), "Nebula needs a private network", "The Nebula sidecar runs in the container's own network namespace; machine %s shares the host's (mode host). Use another network mode.", m.Name)
 	}
+	rm.Nebula = settings
 }
 
 var hostPortRE = mustRE(`^[A-Za-z0-9.-]+:[0-9]{1,5}$`)
@@ -496,9 +496,9 @@ var hostPortRE = mustRE(`^[A-Za-z0-9.-]+:[0-9]{1,5}$`)
 func mustRE(s string) *regexp.Regexp { return regexp.MustCompile(s) }
 
 // nebulaRule is a firewall rule with the block it came from.
-type nebulaRule = *nebula.Rule
+type nebulaRule = *config.NebulaRule
 
-func rulesOf(rs []nebula.Rule) []nebulaRule {
+func rulesOf(rs []config.NebulaRule) []nebulaRule {
 	out := make([]nebulaRule, len(rs))
 	for i := range rs {
 		out[i] = &rs[i]
@@ -506,7 +506,7 @@ func rulesOf(rs []nebula.Rule) []nebulaRule {
 	return out
 }
 
-func (v *validator) nebulaRule(r *nebula.Rule) {
+func (v *validator) nebulaRule(r *config.NebulaRule) {
 	if r.Port != "" && r.Port != "any" && r.Port != "fragment" {
 		if _, msg := parsePortRange(r.Port); msg != "" && r.Port != "0" {
 			v.errf(diag.Attr(r.Body, "port", r.DefRange), "Invalid rule port", "port: %s, \"any\" or \"fragment\".", msg)

@@ -1,13 +1,10 @@
-// Package nebula renders and runs a Nebula mesh sidecar for a machine: a
-// nebula process inside the container's network namespace that joins it to an
-// encrypted overlay shared with containers on other hosts.
-package nebula
+package config
 
 import "github.com/hashicorp/hcl/v2"
 
-// Config is a machine's `nebula` block. Keys mirror Nebula's own config file
+// Nebula is a machine's `nebula` block. Keys mirror Nebula's own config file
 // (pki, static_host_map, lighthouse, listen, punchy, tun, firewall).
-type Config struct {
+type Nebula struct {
 	// Network names the overlay; machines with the same network share a CA.
 	Network string `hcl:"network"`
 	// CA is the path of the CA certificate (PEM) on the host.
@@ -65,16 +62,16 @@ type Config struct {
 	// MTU of the tun device (default 1300).
 	MTU *int `hcl:"mtu,optional"`
 	// Inbound and Outbound are firewall rules; Nebula denies what no rule allows.
-	Inbound  []Rule `hcl:"inbound,block"`
-	Outbound []Rule `hcl:"outbound,block"`
+	Inbound  []NebulaRule `hcl:"inbound,block"`
+	Outbound []NebulaRule `hcl:"outbound,block"`
 
 	Body     hcl.Body  `hcl:",body"`
 	DefRange hcl.Range `hcl:",def_range"`
 }
 
-// Rule is an `inbound` or `outbound` firewall rule. A rule matches when port
+// NebulaRule is an `inbound` or `outbound` firewall rule. A rule matches when port
 // AND proto AND (host OR group OR groups OR cidr) AND (ca_name OR ca_sha) match.
-type Rule struct {
+type NebulaRule struct {
 	Port   string   `hcl:"port,optional"`  // any, N, or N-M (default any)
 	Proto  string   `hcl:"proto,optional"` // any, tcp, udp or icmp (default any)
 	Host   string   `hcl:"host,optional"`
