@@ -1,11 +1,11 @@
 package doctor
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 
+	"github.com/nspawnctl/nspawnctl/machine/doctor/nfteval"
 	"github.com/nspawnctl/nspawnctl/nat"
 )
 
@@ -34,7 +34,7 @@ func checkExposure(h HostView, opts Options) Check {
 	if err != nil {
 		return skip(c, "cannot read the nftables ruleset to check the protections", err)
 	}
-	rs, err := parseRuleset(raw)
+	rs, err := nfteval.Parse(raw)
 	if err != nil {
 		return skip(c, "cannot decode the nftables ruleset to check the protections", err)
 	}
@@ -48,15 +48,15 @@ func checkExposure(h HostView, opts Options) Check {
 	for _, fam := range []string{"ip", "ip6"} {
 		missing := []string{}
 		for chain, comments := range want[fam] {
-			ch := rs.chains[chainKey(fam, nat.TableName, chain)]
+			ch := rs.Chain(fam, nat.TableName, chain)
 			if ch == nil {
 				missing = append(missing, "chain "+chain)
 				continue
 			}
 			have := map[string]bool{}
-			for _, r := range ch.rules {
+			for _, r := range ch.Rules {
 				have[r.Comment] = true
-				drops += ruleCounter(r)
+				drops += r.Counter()
 			}
 			for _, cm := range comments {
 				if !have[cm] {
@@ -108,17 +108,4 @@ func famName(is4 bool) string {
 		return "ip"
 	}
 	return "ip6"
-}
-
-// ruleCounter returns the packets of a rule's counter expression, 0 if none.
-func ruleCounter(r nftRule) uint64 {
-	for _, e := range r.Expr {
-		if raw, ok := e["counter"]; ok {
-			var ctr struct{ Packets uint64 }
-			if json.Unmarshal(raw, &ctr) == nil {
-				return ctr.Packets
-			}
-		}
-	}
-	return 0
 }

@@ -94,36 +94,3 @@ func TestFirewallProbeFailures(t *testing.T) {
 		t.Errorf("legacy iptables: got %s (%s), want a warning naming iptables-legacy", c.Status, c.Detail)
 	}
 }
-
-// TestEvaluatorChains covers the control flow of the evaluator: return,
-// goto, verdict maps with jumps, and a base chain in another family.
-func TestEvaluatorChains(t *testing.T) {
-	const js = `{"nftables": [
-{"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
-{"chain": {"family": "inet", "table": "t", "name": "ret"}},
-{"chain": {"family": "inet", "table": "t", "name": "acc"}},
-{"chain": {"family": "ip6", "table": "u", "name": "in", "type": "filter", "hook": "input", "prio": 10, "policy": "drop"}},
-{"rule": {"family": "inet", "table": "t", "chain": "ret", "handle": 1, "expr": [{"return": null}]}},
-{"rule": {"family": "inet", "table": "t", "chain": "ret", "handle": 2, "expr": [{"accept": null}]}},
-{"rule": {"family": "inet", "table": "t", "chain": "acc", "handle": 3, "expr": [{"accept": null}]}},
-{"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 4, "expr": [{"jump": {"target": "ret"}}]}},
-{"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 5, "expr": [{"vmap": {"key": {"meta": {"key": "iifname"}}, "data": {"set": [["ve-*", {"jump": {"target": "acc"}}]]}}}]}}
-]}`
-	rs, err := parseRuleset([]byte(js))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		pkt  packet
-		want outcome
-	}{
-		{packet{family: "ip", iifname: "ve-a", proto: "udp", dport: 53}, outAccept},
-		{packet{family: "ip", iifname: "eth0", proto: "udp", dport: 53}, outDrop},
-		{packet{family: "ip6", iifname: "ve-a", proto: "udp", dport: 53}, outDrop}, // the ip6 chain has no rules
-	} {
-		e := &evaluator{rs: rs, pkt: tc.pkt, uncertain: map[string]bool{}, droppedBy: map[string]bool{}}
-		if got := e.verdict(); got != tc.want {
-			t.Errorf("%s on %s: got %b, want %b", tc.pkt, tc.pkt.iifname, got, tc.want)
-		}
-	}
-}
