@@ -114,7 +114,7 @@ func exampleRoots(t *testing.T, name, src string) []exampleRoot {
 	}
 	var out []exampleRoot
 	for _, m := range r.Machines {
-		out = append(out, exampleRoot{m.RootDir, m.RootKind})
+		out = append(out, exampleRoot{m.RootDir, string(m.RootKind)})
 	}
 	return out
 }

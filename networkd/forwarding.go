@@ -48,13 +48,13 @@ const (
 // IPMasquerade=masquerade (empty: "both") must forward although its
 // masquerade does not name them. These are the families that Forwarding's
 // IPForward=yes turns on on systemd 252.
-func ForwardingFamilies(masquerade string) []string {
-	switch cmp.Or(masquerade, "both") {
-	case "ipv4":
+func ForwardingFamilies(masquerade Masquerade) []string {
+	switch cmp.Or(masquerade, MasqueradeBoth) {
+	case MasqueradeIPv4:
 		return []string{IPv6}
-	case "ipv6":
+	case MasqueradeIPv6:
 		return []string{IPv4}
-	case "both":
+	case MasqueradeBoth:
 		return nil
 	}
 	return []string{IPv4, IPv6}

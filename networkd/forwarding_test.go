@@ -25,7 +25,7 @@ func TestParseSystemdVersion(t *testing.T) {
 // TestForwardingFamilies: exactly the families IPForward=yes adds on 252
 // to what IPMasquerade= turns on itself.
 func TestForwardingFamilies(t *testing.T) {
-	for masq, want := range map[string][]string{
+	for masq, want := range map[Masquerade][]string{
 		"": nil, "both": nil, "ipv4": {IPv6}, "ipv6": {IPv4}, "no": {IPv4, IPv6},
 	} {
 		got := ForwardingFamilies(masq)

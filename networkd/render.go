@@ -25,7 +25,7 @@ type HostVeth struct {
 	Announce []netip.Prefix
 	// Assign are prefixes announced and assigned (networkd [IPv6Prefix] Assign=yes).
 	Assign     []netip.Prefix
-	Masquerade string
+	Masquerade Masquerade
 	DHCPServer bool
 	// StaticLease pins the container's IPv4 address to its deterministic MAC.
 	StaticLease *Lease
@@ -58,7 +58,7 @@ func RenderHostVeth(h HostVeth) ([]byte, error) {
 	b.Set("Network", "Address", unitfile.Strings(h.Addrs)...)
 	b.Set("Network", "LinkLocalAddressing", "yes")
 	b.Bool("Network", "DHCPServer", h.DHCPServer)
-	b.Set("Network", "IPMasquerade", cmp.Or(h.Masquerade, "both"))
+	b.Set("Network", "IPMasquerade", string(cmp.Or(h.Masquerade, MasqueradeBoth)))
 	if Forwarding(h.Masquerade) {
 		b.Set("Network", "IPForward", "yes")
 	}
@@ -93,7 +93,9 @@ func RenderHostVeth(h HostVeth) ([]byte, error) {
 // families it masquerades, so with masquerade = "ipv4" (the setting for a
 // global IPv6 prefix) IPv6 forwarding would stay off and the routed prefix
 // unreachable, and with "no" port forwards would not be forwarded at all.
-func Forwarding(masquerade string) bool { return cmp.Or(masquerade, "both") != "both" }
+func Forwarding(masquerade Masquerade) bool {
+	return cmp.Or(masquerade, MasqueradeBoth) != MasqueradeBoth
+}
 
 // ProxyNDP is a drop-in for the .network file networkd applies to an uplink:
 // the uplink answers neighbour solicitations for a container's addresses, for

@@ -21,7 +21,6 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
-	"github.com/nspawnctl/nspawnctl/zones"
 )
 
 // The tests in this file need Debian's nix-bin (nix-instantiate); most need
@@ -390,15 +389,15 @@ func TestSchemaMatchesGo(t *testing.T) {
 		"bootstrap":        config.Bootstrap{},
 		"limits":           config.Limits{},
 		"forwardPort":      config.ForwardPort{},
-		"network":          networkd.Network{},
-		"hostNetwork":      networkd.HostConfig{},
-		"ipv6Prefix":       networkd.IPv6Prefix{},
-		"prefixDelegation": networkd.PrefixDelegation{},
-		"containerNetwork": networkd.ContainerConfig{},
+		"network":          config.Network{},
+		"hostNetwork":      config.HostConfig{},
+		"ipv6Prefix":       config.IPv6Prefix{},
+		"prefixDelegation": config.PrefixDelegation{},
+		"containerNetwork": config.ContainerConfig{},
 		"nebula":           config.Nebula{},
 		"nebulaRule":       config.NebulaRule{},
-		"zone":             zones.Zone{},
-		"bridge":           zones.Bridge{},
+		"zone":             config.Zone{},
+		"bridge":           config.Bridge{},
 	}
 	for name, v := range structs {
 		names, ok := got[name]

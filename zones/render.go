@@ -1,3 +1,6 @@
+// Package zones renders the host-side networkd files of zones (vz- bridges
+// that systemd-nspawn creates for --network-zone) and of bridges that
+// nspawnctl declares. Their configuration schema is machine/config's.
 package zones
 
 import (
@@ -17,7 +20,7 @@ type ZoneNetwork struct {
 	DHCPServer bool
 	LLMNR      bool
 	MDNS       bool
-	Masquerade string
+	Masquerade networkd.Masquerade
 	// PrefixDelegation takes a /64 of an uplink's delegated prefix (nil: off).
 	PrefixDelegation *networkd.PrefixDelegation
 	Extra            []unitfile.Option
@@ -32,7 +35,7 @@ func RenderZone(z ZoneNetwork) ([]byte, error) {
 	b.Set("Network", "Address", unitfile.Strings(z.Addrs)...)
 	b.Set("Network", "LinkLocalAddressing", "yes")
 	b.Bool("Network", "DHCPServer", z.DHCPServer)
-	b.Set("Network", "IPMasquerade", cmp.Or(z.Masquerade, "both"))
+	b.Set("Network", "IPMasquerade", string(cmp.Or(z.Masquerade, networkd.MasqueradeBoth)))
 	if networkd.Forwarding(z.Masquerade) {
 		b.Set("Network", "IPForward", "yes")
 	}
@@ -59,7 +62,7 @@ type BridgeNetwork struct {
 	Uplink      string
 	DHCP        string
 	DHCPServer  bool
-	Masquerade  string
+	Masquerade  networkd.Masquerade
 	Extra       []unitfile.Option
 	NetdevExtra []unitfile.Option
 }
@@ -80,8 +83,8 @@ func RenderBridgeNetwork(br BridgeNetwork) ([]byte, error) {
 	b.Set("Network", "Address", unitfile.Strings(br.Addrs)...)
 	b.Set("Network", "DHCP", cmp.Or(br.DHCP, "no"))
 	b.Bool("Network", "DHCPServer", br.DHCPServer)
-	b.Set("Network", "IPMasquerade", cmp.Or(br.Masquerade, "no"))
-	if len(br.Addrs) > 0 && networkd.Forwarding(cmp.Or(br.Masquerade, "no")) {
+	b.Set("Network", "IPMasquerade", string(cmp.Or(br.Masquerade, networkd.MasqueradeNo)))
+	if len(br.Addrs) > 0 && networkd.Forwarding(cmp.Or(br.Masquerade, networkd.MasqueradeNo)) {
 		// With an address the bridge is its members' gateway (and the
 		// target link of their port forwards), which needs forwarding that
 		// IPMasquerade=no does not turn on.

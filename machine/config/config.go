@@ -6,19 +6,16 @@ package config
 
 import (
 	"github.com/hashicorp/hcl/v2"
-
-	"github.com/nspawnctl/nspawnctl/networkd"
-	"github.com/nspawnctl/nspawnctl/zones"
 )
 
 // File is the schema of one configuration file. A configuration is one or
 // more files merged: machines, zones and bridges from all of them, and at most
 // one defaults block.
 type File struct {
-	Defaults *Defaults      `hcl:"defaults,block"`
-	Machines []Machine      `hcl:"machine,block"`
-	Zones    []zones.Zone   `hcl:"zone,block"`
-	Bridges  []zones.Bridge `hcl:"bridge,block"`
+	Defaults *Defaults `hcl:"defaults,block"`
+	Machines []Machine `hcl:"machine,block"`
+	Zones    []Zone    `hcl:"zone,block"`
+	Bridges  []Bridge  `hcl:"bridge,block"`
 }
 
 // Defaults is the global `defaults` block.
@@ -80,9 +77,9 @@ type Machine struct {
 	// Activation is how an apply takes effect on a running machine: auto, restart, reload or none.
 	Activation string `hcl:"activation,optional"`
 
-	Network  *networkd.Network `hcl:"network,block"`
-	Forwards []ForwardPort     `hcl:"forward_port,block"`
-	Nebula   *Nebula           `hcl:"nebula,block"`
+	Network  *Network      `hcl:"network,block"`
+	Forwards []ForwardPort `hcl:"forward_port,block"`
+	Nebula   *Nebula       `hcl:"nebula,block"`
 
 	Body       hcl.Body  `hcl:",body"`
 	DefRange   hcl.Range `hcl:",def_range"`

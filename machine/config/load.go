@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/nspawnctl/nspawnctl/internal/diag"
-	"github.com/nspawnctl/nspawnctl/zones"
 )
 
 // Config is a decoded configuration: every file's blocks, merged, in file
@@ -24,8 +23,8 @@ type Config struct {
 	Files    []string
 	Defaults *Defaults
 	Machines []*Machine
-	Zones    []*zones.Zone
-	Bridges  []*zones.Bridge
+	Zones    []*Zone
+	Bridges  []*Bridge
 }
 
 // IsConfigFile reports whether path names a file nspawnctl reads when it is

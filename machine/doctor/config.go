@@ -8,6 +8,7 @@ import (
 
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
+	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
 // RestoreUnitName is the unit that puts nspawnctl's forwards back after
@@ -199,16 +200,14 @@ func usedFeatures(cfg *resolve.Resolved) []feature {
 				f.machines = append(f.machines, m.Name)
 			}
 		}
-		if net := m.Spec.Network; net != nil && net.Host != nil {
-			for _, p := range net.Host.IPv6Prefix {
-				if p.Assign {
-					use(fs[0])
-				}
+		if hs := m.HostSide; m.Mode == networkd.ModeVeth {
+			if len(hs.Assign) > 0 {
+				use(fs[0])
 			}
-			if net.Host.PrefixDelegation != nil {
+			if hs.PrefixDelegation != nil {
 				use(fs[1])
 			}
-			if len(net.Host.ProxyNDP) > 0 {
+			if len(hs.ProxyNDP) > 0 {
 				use(fs[2])
 			}
 		}
@@ -220,7 +219,7 @@ func usedFeatures(cfg *resolve.Resolved) []feature {
 				use(fs[4])
 			}
 		}
-		if machineMDNS(cfg, m) || m.Zone != "" {
+		if m.ContainerSide.MDNS || m.Zone != "" {
 			use(fs[5])
 		}
 	}
@@ -233,22 +232,6 @@ func usedFeatures(cfg *resolve.Resolved) []feature {
 	return out
 }
 
-// machineMDNS reports whether m's container link runs mDNS.
-func machineMDNS(cfg *resolve.Resolved, m *resolve.ResolvedMachine) bool {
-	mdns := false
-	if m.Zone != "" {
-		for _, z := range cfg.Zones {
-			if z.Name == m.Zone && z.Spec != nil && z.Spec.MulticastDNS != nil {
-				mdns = *z.Spec.MulticastDNS
-			}
-		}
-	}
-	if net := m.Spec.Network; net != nil && net.Container != nil && net.Container.MulticastDNS != nil {
-		mdns = *net.Container.MulticastDNS
-	}
-	return mdns
-}
-
 // usesMDNS reports whether any machine or zone of cfg runs mDNS, which then
 // needs UDP 5353 open on the container links.
 func usesMDNS(cfg *resolve.Resolved) bool {
@@ -256,12 +239,12 @@ func usesMDNS(cfg *resolve.Resolved) bool {
 		return false
 	}
 	for _, z := range cfg.Zones {
-		if z.Spec != nil && z.Spec.MulticastDNS != nil && *z.Spec.MulticastDNS {
+		if z.MDNS {
 			return true
 		}
 	}
 	for _, m := range cfg.Machines {
-		if machineMDNS(cfg, m) {
+		if m.ContainerSide.MDNS {
 			return true
 		}
 	}

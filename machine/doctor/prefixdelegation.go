@@ -63,12 +63,12 @@ func pdRequests(cfg *resolve.Resolved) []pdRequest {
 		}
 	}
 	for _, m := range cfg.Machines {
-		if m.Mode == networkd.ModeVeth && m.Spec.Network != nil && m.Spec.Network.Host != nil {
-			add("machine "+m.Name, m.Spec.Network.Host.PrefixDelegation)
+		if m.Mode == networkd.ModeVeth {
+			add("machine "+m.Name, m.HostSide.PrefixDelegation)
 		}
 	}
 	for _, z := range cfg.Zones {
-		add("zone "+z.Name, z.Spec.PrefixDelegation)
+		add("zone "+z.Name, z.PrefixDelegation)
 	}
 	return out
 }

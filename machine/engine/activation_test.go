@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/machine/render"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 )
 
 // TestActivationEveryStrategyAndEffect: what each activation strategy makes
@@ -11,11 +12,11 @@ import (
 // merely reloads, none only writes files, and nothing is ever done for a
 // change that needs nothing.
 func TestActivationEveryStrategyAndEffect(t *testing.T) {
-	want := map[string]map[string]string{
-		ActivateAuto:    {EffectNone: EffectNone, EffectReload: EffectReload, EffectRestart: EffectRestart},
-		ActivateRestart: {EffectNone: EffectNone, EffectReload: EffectRestart, EffectRestart: EffectRestart},
-		ActivateReload:  {EffectNone: EffectNone, EffectReload: EffectReload, EffectRestart: EffectReload},
-		ActivateNone:    {EffectNone: EffectNone, EffectReload: EffectNone, EffectRestart: EffectNone},
+	want := map[resolve.Activation]map[string]string{
+		resolve.ActivateAuto:    {EffectNone: EffectNone, EffectReload: EffectReload, EffectRestart: EffectRestart},
+		resolve.ActivateRestart: {EffectNone: EffectNone, EffectReload: EffectRestart, EffectRestart: EffectRestart},
+		resolve.ActivateReload:  {EffectNone: EffectNone, EffectReload: EffectReload, EffectRestart: EffectReload},
+		resolve.ActivateNone:    {EffectNone: EffectNone, EffectReload: EffectNone, EffectRestart: EffectNone},
 	}
 	for strategy, effects := range want {
 		for effect, act := range effects {

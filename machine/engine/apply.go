@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,14 +17,6 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine/state"
 	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
-)
-
-// Activation strategies: how a change reaches a running machine.
-const (
-	ActivateAuto    = "auto"    // restart when needed, reload when enough, nothing when nothing changed
-	ActivateRestart = "restart" // restart on any change
-	ActivateReload  = "reload"  // never restart; changes needing one wait for the next start
-	ActivateNone    = "none"    // only write files
 )
 
 // Actions of a plan entry.
@@ -199,7 +190,7 @@ func (m *Manager) planMachine(ctx context.Context, r *resolve.Resolved, rm *reso
 	if p.Action == ActionUpdate && p.Effect == EffectNone && !takeover {
 		p.Action = ActionUnchanged
 	}
-	p.Activation = activation(cmp.Or(rm.Spec.Activation, ActivateAuto), p.Effect)
+	p.Activation = activation(rm.Unit.Activation.InEffect(), p.Effect)
 	return p, nil
 }
 
@@ -325,16 +316,16 @@ func strongest(a, b string) string {
 }
 
 // activation maps a needed effect through a machine's strategy.
-func activation(strategy, effect string) string {
+func activation(strategy resolve.Activation, effect string) string {
 	switch strategy {
-	case ActivateNone:
+	case resolve.ActivateNone:
 		return EffectNone
-	case ActivateReload:
+	case resolve.ActivateReload:
 		if effect == EffectRestart {
 			return EffectReload
 		}
 		return effect
-	case ActivateRestart:
+	case resolve.ActivateRestart:
 		if effect != EffectNone {
 			return EffectRestart
 		}
@@ -379,7 +370,7 @@ func (m *Manager) applyOne(ctx context.Context, r *resolve.Resolved, p *MachineP
 	if err := m.Create(ctx, r, p.Name, CreateOptions{Ownership: state.OwnerDeclarative, Force: true, ConfigFiles: opts.ConfigFiles, planned: p.desired}); err != nil {
 		return err
 	}
-	autostart := p.resolved.Spec.Autostart
+	autostart := p.resolved.Unit.Autostart
 	if !running {
 		if p.Action == ActionCreate && autostart {
 			return m.Start(ctx, p.Name)
@@ -400,7 +391,7 @@ func (m *Manager) applyOne(ctx context.Context, r *resolve.Resolved, p *MachineP
 			}
 		}
 		if p.Effect == EffectRestart {
-			m.logf("machine %s: some changes need a restart; its activation strategy (%s) leaves that to the next start", p.Name, p.resolved.Spec.Activation)
+			m.logf("machine %s: some changes need a restart; its activation strategy (%s) leaves that to the next start", p.Name, p.resolved.Unit.Activation.InEffect())
 		}
 	}
 	return nil

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,20 +22,18 @@ func forwardingFamilies(r *resolve.Resolved, rm *resolve.ResolvedMachine) []stri
 	case rm.Zone != "":
 		for _, z := range r.Zones {
 			if z.Name == rm.Zone {
-				return networkd.ForwardingFamilies(z.Spec.Masquerade)
+				return networkd.ForwardingFamilies(z.Masquerade)
 			}
 		}
 	case rm.Bridge != "":
 		for _, b := range r.Bridges {
 			// Only a bridge with an address is its members' gateway.
 			if b.Name == rm.Bridge && len(b.Addrs) > 0 {
-				return networkd.ForwardingFamilies(cmp.Or(b.Spec.Masquerade, "no"))
+				return networkd.ForwardingFamilies(b.Masquerade)
 			}
 		}
 	case rm.Mode == networkd.ModeVeth:
-		if n := rm.Spec.Network; n != nil && n.Host != nil {
-			return networkd.ForwardingFamilies(n.Host.Masquerade)
-		}
+		return networkd.ForwardingFamilies(rm.HostSide.Masquerade)
 	}
 	return nil
 }

@@ -327,8 +327,8 @@ func (m *Manager) newRecord(r *resolve.Resolved, rm *resolve.ResolvedMachine, pr
 	rec := &state.Record{
 		Name: name, Ownership: opts.Ownership, Created: m.now(), Updated: m.now(),
 		ConfigFiles: opts.ConfigFiles, Allocations: map[string]netip.Prefix{},
-		RootDir: rm.RootDir, Mode: rm.Mode, HostLink: rm.HostLink,
-		Zone: rm.Zone, Bridge: rm.Bridge, Autostart: rm.Spec.Autostart, Activation: rm.Spec.Activation,
+		RootDir: rm.RootDir, Mode: string(rm.Mode), HostLink: rm.HostLink,
+		Zone: rm.Zone, Bridge: rm.Bridge, Autostart: rm.Unit.Autostart, Activation: string(rm.Unit.Activation),
 		DelegatedLink: render.DelegatedLink(r, rm),
 	}
 	if prev != nil {
@@ -357,12 +357,11 @@ func (m *Manager) newRecord(r *resolve.Resolved, rm *resolve.ResolvedMachine, pr
 // createsRoot reports whether this create will make rm's root: a tarball,
 // bootstrap or NixOS root that is not there yet.
 func (m *Manager) createsRoot(rm *resolve.ResolvedMachine) bool {
-	switch rm.RootKind {
-	case "tarball", "bootstrap", "nixos":
-		_, err := os.Lstat(m.host(rm.RootDir))
-		return errors.Is(err, fs.ErrNotExist)
+	if !rm.RootKind.Creates() {
+		return false
 	}
-	return false
+	_, err := os.Lstat(m.host(rm.RootDir))
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // recordArtifact says whether a is nspawnctl's to remove later. Inside a
@@ -413,8 +412,7 @@ func (m *Manager) checkCreatable(ctx context.Context, rm *resolve.ResolvedMachin
 			return fmt.Errorf("a machine called %s is running and is not managed by nspawnctl; stop it or choose another name (or --force)", name)
 		}
 	}
-	switch rm.RootKind {
-	case "tarball", "bootstrap", "nixos":
+	if rm.RootKind.Creates() {
 		if _, err := os.Lstat(m.host(rm.RootDir)); err == nil {
 			return fmt.Errorf("the root %s of machine %s exists already, but the configuration asks nspawnctl to create it; remove it, point root.directory at it, or use --force to keep it", rm.RootDir, name)
 		}
@@ -493,11 +491,11 @@ func (m *Manager) provisionRoot(ctx context.Context, rm *resolve.ResolvedMachine
 	if _, err := os.Stat(dst); err == nil {
 		return false, nil
 	}
-	spec := rm.Spec.Root
+	src := rm.Root
 	switch rm.RootKind {
-	case "directory":
+	case resolve.RootDirectory:
 		return false, fmt.Errorf("the root directory %s of machine %s does not exist; create it (e.g. with mmdebstrap), or use root { tarball = ... } or root { bootstrap { ... } }", rm.RootDir, rm.Name)
-	case "image":
+	case resolve.RootImage:
 		return false, fmt.Errorf("the image %s of machine %s does not exist", rm.RootDir, rm.Name)
 	}
 	tmp := m.host(rootTempDir(rm.RootDir))
@@ -510,23 +508,23 @@ func (m *Manager) provisionRoot(ctx context.Context, rm *resolve.ResolvedMachine
 	defer os.RemoveAll(tmp)
 	crashpoint.Hit("create: root's temporary directory made")
 	switch rm.RootKind {
-	case "tarball":
-		m.logf("importing %s into %s ...", spec.Tarball, rm.RootDir)
-		if err := m.importTarball(ctx, spec.Tarball, tmp); err != nil {
-			return false, fmt.Errorf("importing the tarball %s for machine %s: %w", spec.Tarball, rm.Name, err)
+	case resolve.RootTarball:
+		m.logf("importing %s into %s ...", src.Tarball, rm.RootDir)
+		if err := m.importTarball(ctx, src.Tarball, tmp); err != nil {
+			return false, fmt.Errorf("importing the tarball %s for machine %s: %w", src.Tarball, rm.Name, err)
 		}
-	case "bootstrap":
-		b := spec.Bootstrap
+	case resolve.RootBootstrap:
+		b := src.Bootstrap
 		pkgs := append([]string{"systemd", "dbus", "iproute2"}, b.Packages...)
-		args := []string{"--variant=" + cmp.Or(b.Variant, "minbase"), "--include=" + strings.Join(pkgs, ","), cmp.Or(b.Suite, "bookworm"), tmp}
+		args := []string{"--variant=" + b.Variant, "--include=" + strings.Join(pkgs, ","), b.Suite, tmp}
 		if b.Mirror != "" {
 			args = append(args, b.Mirror)
 		}
-		m.logf("bootstrapping %s (%s) for machine %s with mmdebstrap; this takes a minute ...", cmp.Or(b.Suite, "bookworm"), strings.Join(pkgs, " "), rm.Name)
+		m.logf("bootstrapping %s (%s) for machine %s with mmdebstrap; this takes a minute ...", b.Suite, strings.Join(pkgs, " "), rm.Name)
 		if err := m.Run(ctx, nil, "mmdebstrap", args...); err != nil {
 			return false, fmt.Errorf("bootstrapping the root of machine %s: %w", rm.Name, err)
 		}
-	case "nixos":
+	case resolve.RootNixOS:
 		// A NixOS system brings everything from /nix/store; nspawn only needs
 		// the mount points and an os-release to accept the directory.
 		for _, d := range []string{"etc", "usr", "var", "nix/store", "nix/var/nix"} {
@@ -614,7 +612,7 @@ func (m *Manager) checkStartable(rec *state.Record) error {
 	if _, err := os.Stat(m.host(rec.RootDir)); err != nil {
 		return fmt.Errorf("machine %s cannot start: its root %s is missing (%v); restore it or re-create the machine", rec.Name, rec.RootDir, err)
 	}
-	switch rec.Mode {
+	switch networkd.Mode(rec.Mode) {
 	case networkd.ModeZone:
 		p := filepath.Join(render.NetworkDir, networkd.FilePrefix+"vz-"+rec.Zone+".network")
 		if _, err := os.Stat(m.host(p)); err != nil {

@@ -1,12 +1,12 @@
 package engine
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
 
 	"github.com/nspawnctl/nspawnctl/machine/render"
+	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/machine/state"
 )
 
@@ -100,7 +100,7 @@ func (m *Manager) Rollback(ctx context.Context, name string, to int, refreshNAT 
 	if state != "active" {
 		return nil
 	}
-	switch activation(cmp.Or(rec.Activation, ActivateAuto), effect) {
+	switch activation(resolve.Activation(rec.Activation).InEffect(), effect) {
 	case EffectRestart:
 		if err := m.Stop(ctx, name); err != nil {
 			return err

@@ -1,11 +1,11 @@
 package render
 
 import (
-	"cmp"
 	"net/netip"
 
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/nat"
+	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
 // NATMachine is what nat needs of a machine: its forwards and the networks
@@ -30,29 +30,26 @@ func NeedsNAT(nm nat.Machine) bool {
 //     zone's prefix is shared by its members, and an element per member
 //     lets each come and go on its own.
 func masqueradePrefixes(r *resolve.Resolved, rm *resolve.ResolvedMachine) []netip.Prefix {
-	var setting string
+	var setting networkd.Masquerade
 	var candidates []netip.Prefix
 	switch {
 	case rm.HostLink != "" && rm.Zone == "" && rm.Bridge == "":
-		if n := rm.Spec.Network; n != nil && n.Host != nil {
-			setting = n.Host.Masquerade
-		}
-		setting = cmp.Or(setting, "both")
+		setting = rm.HostSide.Masquerade
 		for _, p := range rm.HostAddrs {
 			candidates = append(candidates, p.Masked())
 		}
 	case rm.Zone != "":
 		for _, z := range r.Zones {
 			if z.Name == rm.Zone {
-				setting = cmp.Or(z.Spec.Masquerade, "both")
+				setting = z.Masquerade
 			}
 		}
 		candidates = memberAddrs(rm)
 	case rm.Bridge != "":
-		setting = "no" // a bridge not declared here: networkd's own files decide
+		setting = networkd.MasqueradeNo // a bridge not declared here: networkd's own files decide
 		for _, b := range r.Bridges {
 			if b.Name == rm.Bridge && len(b.Addrs) > 0 {
-				setting = cmp.Or(b.Spec.Masquerade, "no")
+				setting = b.Masquerade
 			}
 		}
 		candidates = memberAddrs(rm)
@@ -63,7 +60,7 @@ func masqueradePrefixes(r *resolve.Resolved, rm *resolve.ResolvedMachine) []neti
 		if a.IsLinkLocalUnicast() || a.IsLoopback() || p.Bits() == 0 || (a.Is6() && p.Bits() < 8) {
 			continue
 		}
-		if a.Is4() && (setting == "ipv4" || setting == "both") || a.Is6() && (setting == "ipv6" || setting == "both") {
+		if setting.Names(a.Is4()) {
 			out = append(out, p)
 		}
 	}

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"cmp"
 	"fmt"
 	"net/netip"
 	"path"
@@ -128,7 +127,7 @@ func RenderMachine(r *resolve.Resolved, m *resolve.ResolvedMachine, opts RenderO
 		out = append(out, Artifact{Path: DropInPath(r.UnitDir, m.Name), Content: dropin, Mode: 0o644, Owner: owner})
 	}
 
-	if m.Spec.Autostart {
+	if m.Unit.Autostart {
 		out = append(out, Artifact{
 			Path:    path.Join(r.UnitDir, "machines.target.wants", UnitName(m.Name)),
 			Symlink: TemplateUnit, Owner: owner,
@@ -149,7 +148,7 @@ func RenderMachine(r *resolve.Resolved, m *resolve.ResolvedMachine, opts RenderO
 		out = append(out, ndp...)
 	}
 
-	if m.RootKind == "tarball" || m.RootKind == "bootstrap" {
+	if m.RootKind == resolve.RootTarball || m.RootKind == resolve.RootBootstrap {
 		// Roots nspawnctl creates carry the hostname of the machine they
 		// were built on (mmdebstrap copies /etc/hostname), and the
 		// container's systemd sets that at boot over nspawn's machine name;
@@ -160,7 +159,7 @@ func RenderMachine(r *resolve.Resolved, m *resolve.ResolvedMachine, opts RenderO
 		})
 	}
 
-	if c, ok := containerNetwork(r, m); ok {
+	if c, ok := containerNetwork(m); ok {
 		b, err := wrap("container network file")(networkd.RenderContainer(c))
 		if err != nil {
 			return nil, err
@@ -200,8 +199,8 @@ func RenderMachine(r *resolve.Resolved, m *resolve.ResolvedMachine, opts RenderO
 
 // ProxyNDPUplinks are the uplinks a veth machine asks proxy NDP on.
 func ProxyNDPUplinks(m *resolve.ResolvedMachine) []string {
-	if n := m.Spec.Network; m.Mode == networkd.ModeVeth && n != nil && n.Host != nil {
-		return n.Host.ProxyNDP
+	if m.Mode == networkd.ModeVeth {
+		return m.HostSide.ProxyNDP
 	}
 	return nil
 }
@@ -233,7 +232,7 @@ func HostNetworkPath(m *resolve.ResolvedMachine) string {
 }
 
 func renderNspawn(m *resolve.ResolvedMachine) ([]byte, error) {
-	s := m.Spec
+	s := m.Exec
 	b := unitfile.New("Managed by nspawnctl for machine "+m.Name+".", "Do not edit: nspawnctl rewrites or removes this file.")
 	b.Bool("Exec", "Boot", m.Boot)
 	if m.Boot {
@@ -245,8 +244,8 @@ func renderNspawn(m *resolve.ResolvedMachine) ([]byte, error) {
 		// that never sends READY=1 would hang the start until its timeout.
 		b.Set("Exec", "NotifyReady", "yes")
 	}
-	if m.RootKind == "nixos" {
-		params := append([]string{path.Join(s.Root.NixOSSystem, "init")}, s.Command...)
+	if m.RootKind == resolve.RootNixOS {
+		params := append([]string{path.Join(m.Root.NixOSSystem, "init")}, s.Command...)
 		b.Set("Exec", "Parameters", strings.Join(params, " "))
 		// A NixOS init stops on SIGRTMIN+3 like systemd, and reports
 		// readiness itself, so the unit's Type=notify waits for the system.
@@ -258,7 +257,7 @@ func renderNspawn(m *resolve.ResolvedMachine) ([]byte, error) {
 	// The template unit passes -U; nspawnctl defaults to no user namespace
 	// because nested and networked containers need the host's IDs for veth
 	// creation and bind mounts, and says so explicitly so the .nspawn wins.
-	b.Set("Exec", "PrivateUsers", cmp.Or(s.PrivateUsers, "no"))
+	b.Set("Exec", "PrivateUsers", s.PrivateUsers)
 	if s.Ephemeral {
 		b.Set("Exec", "Ephemeral", "yes")
 	}
@@ -272,15 +271,16 @@ func renderNspawn(m *resolve.ResolvedMachine) ([]byte, error) {
 	if len(s.SystemCallFilter) > 0 {
 		b.Set("Exec", "SystemCallFilter", strings.Join(s.SystemCallFilter, " "))
 	}
-	if s.Limits != nil && s.Limits.NoFile != nil {
-		b.Set("Exec", "LimitNOFILE", strconv.Itoa(*s.Limits.NoFile))
+	if s.LimitNOFILE > 0 {
+		b.Set("Exec", "LimitNOFILE", strconv.Itoa(s.LimitNOFILE))
 	}
-	b.Set("Files", "Bind", s.Bind...)
-	b.Set("Files", "BindReadOnly", s.BindReadOnly...)
-	if m.RootKind == "nixos" {
+	f := m.Files
+	b.Set("Files", "Bind", f.Bind...)
+	b.Set("Files", "BindReadOnly", f.BindReadOnly...)
+	if m.RootKind == resolve.RootNixOS {
 		b.Set("Files", "BindReadOnly", "/nix/store")
 	}
-	b.Set("Files", "TemporaryFileSystem", s.TemporaryFileSystems...)
+	b.Set("Files", "TemporaryFileSystem", f.TemporaryFileSystems...)
 	switch m.Mode {
 	case networkd.ModeVeth:
 		b.Set("Network", "VirtualEthernet", "yes")
@@ -318,14 +318,14 @@ func quoteArgs(args []string) []string {
 }
 
 func renderDropIn(r *resolve.Resolved, m *resolve.ResolvedMachine, opts RenderOptions) ([]byte, error) {
-	s := m.Spec
+	u := m.Unit
 	b := unitfile.New("Managed by nspawnctl for machine "+m.Name+".", "Do not edit: nspawnctl rewrites or removes this file.")
 	if needsRootOverride(m) {
 		// The template unit finds roots only in the machine image
 		// directories (/var/lib/machines, ...) by the machine's name; a
 		// root elsewhere needs the command line to name it.
 		flag := "--directory=" + m.RootDir
-		if m.RootKind == "image" {
+		if m.RootKind == resolve.RootImage {
 			flag = "--image=" + m.RootDir
 		}
 		b.SetRaw("Service", "ExecStart", "")
@@ -348,18 +348,16 @@ func renderDropIn(r *resolve.Resolved, m *resolve.ResolvedMachine, opts RenderOp
 		b.Set("Service", "ExecStartPost", opts.Binary+" nat up %i")
 		b.Set("Service", "ExecStopPost", opts.Binary+" nat down %i")
 	}
-	if s.TimeoutStart != "" {
-		b.Set("Service", "TimeoutStartSec", s.TimeoutStart)
+	if u.TimeoutStart != "" {
+		b.Set("Service", "TimeoutStartSec", u.TimeoutStart)
 	}
-	if s.TimeoutStop != "" {
-		b.Set("Service", "TimeoutStopSec", s.TimeoutStop)
+	if u.TimeoutStop != "" {
+		b.Set("Service", "TimeoutStopSec", u.TimeoutStop)
 	}
-	if l := s.Limits; l != nil {
-		b.Set("Service", "MemoryMax", l.MemoryMax)
-		b.Set("Service", "CPUQuota", l.CPUQuota)
-		if l.TasksMax != nil {
-			b.Set("Service", "TasksMax", strconv.Itoa(*l.TasksMax))
-		}
+	b.Set("Service", "MemoryMax", u.MemoryMax)
+	b.Set("Service", "CPUQuota", u.CPUQuota)
+	if u.TasksMax > 0 {
+		b.Set("Service", "TasksMax", strconv.Itoa(u.TasksMax))
 	}
 	if m.Nebula != nil {
 		// The sidecar joins the container's network namespace; it is wanted
@@ -382,46 +380,34 @@ func renderDropIn(r *resolve.Resolved, m *resolve.ResolvedMachine, opts RenderOp
 // which nspawn resolves to /var/lib/machines/NAME or NAME.raw.
 func needsRootOverride(m *resolve.ResolvedMachine) bool {
 	want := path.Join(resolve.DefaultMachinesDir, m.Name)
-	if m.RootKind == "image" {
+	if m.RootKind == resolve.RootImage {
 		want += ".raw"
 	}
 	return m.RootDir != want
 }
 
 func hostVeth(m *resolve.ResolvedMachine, opts RenderOptions) networkd.HostVeth {
-	s := m.Spec
-	var hc *networkd.HostConfig
-	if s.Network != nil {
-		hc = s.Network.Host
+	hs := m.HostSide
+	hv := networkd.HostVeth{
+		Machine: m.Name, Name: m.HostLink, Addrs: m.HostAddrs,
+		Masquerade: hs.Masquerade, DHCPServer: hs.DHCPServer, PrefixDelegation: hs.PrefixDelegation, Extra: hs.Extra,
+		Assign: hs.Assign,
 	}
-	hv := networkd.HostVeth{Machine: m.Name, Name: m.HostLink, Addrs: m.HostAddrs, DHCPServer: true}
+	// The link's own IPv6 subnets are announced first, then the configured prefixes.
 	for _, a := range m.HostAddrs {
 		if a.Addr().Is6() && !a.Addr().IsLinkLocalUnicast() {
 			hv.Announce = append(hv.Announce, a.Masked())
 		}
 	}
-	if hc != nil {
-		hv.Masquerade = hc.Masquerade
-		hv.DHCPServer = resolve.BoolOr(hc.DHCPServer, true)
-		for _, p := range hc.IPv6Prefix {
-			pfx := netip.MustParsePrefix(p.Prefix)
-			if p.Assign {
-				hv.Assign = append(hv.Assign, pfx)
-			} else {
-				hv.Announce = append(hv.Announce, pfx)
-			}
-		}
-		hv.PrefixDelegation = hc.PrefixDelegation
-		hv.Extra, _ = unitfile.ExtraOptions(hc.Extra)
-		if len(hc.ProxyNDP) > 0 {
-			// A proxied address usually lies in the uplink's on-link /64;
-			// unless a prefix of this link covers it, only a host route
-			// sends its traffic here instead of back out of the uplink.
-			onLink := append(append(append([]netip.Prefix(nil), m.HostAddrs...), hv.Assign...), hv.Announce...)
-			for _, a := range m.ProxiedAddrs() {
-				if !slicesContainsAddr(onLink, a) {
-					hv.Routes = append(hv.Routes, netip.PrefixFrom(a, 128))
-				}
+	hv.Announce = append(hv.Announce, hs.Announce...)
+	if len(hs.ProxyNDP) > 0 {
+		// A proxied address usually lies in the uplink's on-link /64;
+		// unless a prefix of this link covers it, only a host route
+		// sends its traffic here instead of back out of the uplink.
+		onLink := append(append(append([]netip.Prefix(nil), m.HostAddrs...), hv.Assign...), hv.Announce...)
+		for _, a := range m.ProxiedAddrs() {
+			if !slicesContainsAddr(onLink, a) {
+				hv.Routes = append(hv.Routes, netip.PrefixFrom(a, 128))
 			}
 		}
 	}
@@ -439,11 +425,15 @@ func hostVeth(m *resolve.ResolvedMachine, opts RenderOptions) networkd.HostVeth 
 // containerNetwork describes the container side file, when nspawnctl writes one:
 // only into directory roots it can write to, and not for NixOS systems, whose
 // network is part of their own configuration.
-func containerNetwork(r *resolve.Resolved, m *resolve.ResolvedMachine) (networkd.Container, bool) {
-	if m.RootKind == "image" || m.RootKind == "nixos" {
+func containerNetwork(m *resolve.ResolvedMachine) (networkd.Container, bool) {
+	if m.RootKind == resolve.RootImage || m.RootKind == resolve.RootNixOS {
 		return networkd.Container{}, false
 	}
-	c := networkd.Container{Machine: m.Name, MatchName: "host0", FileName: "host0", Addrs: m.ContainerAddrs, Gateways: m.Gateways, LLMNR: true}
+	cs := m.ContainerSide
+	c := networkd.Container{
+		Machine: m.Name, MatchName: "host0", FileName: "host0", Addrs: m.ContainerAddrs, Gateways: m.Gateways,
+		DHCP: cs.DHCP, DNS: cs.DNS, LLMNR: cs.LLMNR, MDNS: cs.MDNS, Extra: cs.Extra,
+	}
 	switch m.Mode {
 	case networkd.ModeHost, networkd.ModeNone:
 		return c, false
@@ -451,44 +441,22 @@ func containerNetwork(r *resolve.Resolved, m *resolve.ResolvedMachine) (networkd
 		c.MatchName, c.FileName = "mv-*", "macvlan"
 	case networkd.ModeIpvlan:
 		c.MatchName, c.FileName = "iv-*", "ipvlan"
-	case networkd.ModeZone:
-		for _, z := range r.Zones {
-			if z.Name == m.Zone {
-				c.LLMNR = resolve.BoolOr(z.Spec.LLMNR, true)
-				c.MDNS = resolve.BoolOr(z.Spec.MulticastDNS, false)
-			}
-		}
-	}
-	if len(c.Addrs) == 0 {
-		c.DHCP = "yes"
-	}
-	if s := m.Spec.Network; s != nil && s.Container != nil {
-		cc := s.Container
-		if cc.DHCP != "" {
-			c.DHCP = cc.DHCP
-		}
-		c.DNS = cc.DNS
-		c.LLMNR = resolve.BoolOr(cc.LLMNR, c.LLMNR)
-		c.MDNS = resolve.BoolOr(cc.MulticastDNS, c.MDNS)
-		c.Extra, _ = unitfile.ExtraOptions(cc.Extra)
 	}
 	return c, true
 }
 
 // RenderZone renders the .network file of a zone's vz- bridge.
 func RenderZone(z *resolve.ResolvedZone) (Artifact, error) {
-	s := z.Spec
 	zn := zones.ZoneNetwork{
 		Name: z.Name, Link: z.Link, Addrs: z.Addrs,
-		DHCPServer: resolve.BoolOr(s.DHCPServer, true), LLMNR: resolve.BoolOr(s.LLMNR, true), MDNS: resolve.BoolOr(s.MulticastDNS, false),
-		Masquerade: s.Masquerade, PrefixDelegation: s.PrefixDelegation,
+		DHCPServer: z.DHCPServer, LLMNR: z.LLMNR, MDNS: z.MDNS,
+		Masquerade: z.Masquerade, PrefixDelegation: z.PrefixDelegation, Extra: z.Extra,
 	}
 	for _, a := range z.Addrs {
 		if a.Addr().Is6() {
 			zn.Announce = append(zn.Announce, a.Masked())
 		}
 	}
-	zn.Extra, _ = unitfile.ExtraOptions(s.Extra)
 	b, err := zones.RenderZone(zn)
 	if err != nil {
 		return Artifact{}, fmt.Errorf("rendering zone %s: %w", z.Name, err)
@@ -498,10 +466,10 @@ func RenderZone(z *resolve.ResolvedZone) (Artifact, error) {
 
 // RenderBridge renders a declared bridge's files.
 func RenderBridge(br *resolve.ResolvedBridge) ([]Artifact, error) {
-	s := br.Spec
-	bn := zones.BridgeNetwork{Name: br.Name, Addrs: br.Addrs, Uplink: s.Uplink, DHCP: s.DHCP, DHCPServer: resolve.BoolOr(s.DHCPServer, false), Masquerade: s.Masquerade}
-	bn.Extra, _ = unitfile.ExtraOptions(s.Extra)
-	bn.NetdevExtra, _ = unitfile.ExtraOptions(s.NetdevExtra)
+	bn := zones.BridgeNetwork{
+		Name: br.Name, Addrs: br.Addrs, Uplink: br.Uplink, DHCP: br.DHCP, DHCPServer: br.DHCPServer,
+		Masquerade: br.Masquerade, Extra: br.Extra, NetdevExtra: br.NetdevExtra,
+	}
 	owner := "bridge/" + br.Name
 	base := path.Join(NetworkDir, networkd.FilePrefix+br.Name)
 	var out []Artifact
@@ -518,7 +486,7 @@ func RenderBridge(br *resolve.ResolvedBridge) ([]Artifact, error) {
 		}
 		out = append(out, Artifact{Path: f.path, Content: b, Mode: 0o644, Owner: owner})
 	}
-	if s.Uplink != "" {
+	if br.Uplink != "" {
 		b, err := zones.RenderBridgeUplink(bn)
 		if err != nil {
 			return nil, fmt.Errorf("rendering bridge %s: %w", br.Name, err)
@@ -552,12 +520,12 @@ func sortedMapKeys(m map[string]string) []string {
 func DelegatedLink(r *resolve.Resolved, m *resolve.ResolvedMachine) string {
 	switch m.Mode {
 	case networkd.ModeVeth:
-		if n := m.Spec.Network; n != nil && n.Host != nil && n.Host.PrefixDelegation != nil {
+		if m.HostSide.PrefixDelegation != nil {
 			return m.HostLink
 		}
 	case networkd.ModeZone:
 		for _, z := range r.Zones {
-			if z.Name == m.Zone && z.Spec.PrefixDelegation != nil {
+			if z.Name == m.Zone && z.PrefixDelegation != nil {
 				return z.Link
 			}
 		}

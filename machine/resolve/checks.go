@@ -176,7 +176,7 @@ func cmdlinePathProblem(p string) string {
 }
 
 // oneOf returns "" when v is one of allowed, else a sentence listing them.
-func oneOf(v string, allowed ...string) string {
+func oneOf[T ~string](v T, allowed ...T) string {
 	for _, a := range allowed {
 		if v == a {
 			return ""
@@ -185,10 +185,10 @@ func oneOf(v string, allowed ...string) string {
 	return fmt.Sprintf("%q is not one of %s", v, strings.Join(quoteAll(allowed), ", "))
 }
 
-func quoteAll(ss []string) []string {
+func quoteAll[T ~string](ss []T) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
-		out[i] = strconv.Quote(s)
+		out[i] = strconv.Quote(string(s))
 	}
 	return out
 }

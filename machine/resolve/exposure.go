@@ -19,8 +19,8 @@ import (
 // network block's for a veth machine, the zone's for a zone member.
 func (v *validator) exposure(m *config.Machine, rm *ResolvedMachine) {
 	if rm.Mode == networkd.ModeZone {
-		if z := v.zone(rm.Zone); z != nil && z.Spec != nil {
-			rm.DirectRouting, rm.Isolated = z.Spec.DirectRouting, z.Spec.Isolated
+		if z := v.zone(rm.Zone); z != nil {
+			rm.DirectRouting, rm.Isolated = z.DirectRouting, z.Isolated
 		}
 	}
 	n := m.Network

@@ -10,7 +10,6 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
-	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
 // fuzzSeeds returns every fixture and example: configuration files under
@@ -100,30 +99,21 @@ func checkPipeline(t *testing.T, src []byte, asJSON bool) {
 // pass-through values legitimately add to rendered files.
 func extraSections(r *resolve.Resolved) map[string]bool {
 	out := map[string]bool{}
-	add := func(opts []unitfile.Option, _ error) {
+	add := func(opts []unitfile.Option) {
 		for _, o := range opts {
 			out["["+o.Section+"]"] = true
 		}
 	}
-	addHost := func(h *networkd.HostConfig) {
-		if h != nil {
-			add(unitfile.ExtraOptions(h.Extra))
-		}
-	}
 	for _, m := range r.Machines {
-		if n := m.Spec.Network; n != nil {
-			addHost(n.Host)
-			if n.Container != nil {
-				add(unitfile.ExtraOptions(n.Container.Extra))
-			}
-		}
+		add(m.HostSide.Extra)
+		add(m.ContainerSide.Extra)
 	}
 	for _, z := range r.Zones {
-		add(unitfile.ExtraOptions(z.Spec.Extra))
+		add(z.Extra)
 	}
 	for _, b := range r.Bridges {
-		add(unitfile.ExtraOptions(b.Spec.Extra))
-		add(unitfile.ExtraOptions(b.Spec.NetdevExtra))
+		add(b.Extra)
+		add(b.NetdevExtra)
 	}
 	return out
 }

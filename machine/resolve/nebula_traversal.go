@@ -30,12 +30,13 @@ func (v *validator) nebulaForwards() {
 		if m.Nebula == nil || !m.Nebula.NeedsForward() || (m.Mode != networkd.ModeVeth && m.Mode != networkd.ModeZone) {
 			continue
 		}
+		spec := v.specs[m]
 		port := m.Nebula.ListenPort
-		if port < 1024 || port > 65535 || forwardsUDPTo(m.Spec.Forwards, port) {
+		if port < 1024 || port > 65535 || forwardsUDPTo(spec.forwards, port) {
 			continue // an invalid port is reported by the nebula checks
 		}
-		n := m.Spec.Nebula
-		m.Spec.Forwards = append(m.Spec.Forwards, config.ForwardPort{
+		n := spec.cfg.Nebula
+		spec.forwards = append(spec.forwards, config.ForwardPort{
 			Protocol: "udp", HostPort: strconv.Itoa(port),
 			Body: n.Body, DefRange: *diag.Attr(n.Body, "listen_port", n.DefRange),
 		})

@@ -102,7 +102,7 @@ func (v *validator) portCollisions() {
 		if a.f.HostAddr.IsValid() {
 			where = a.f.HostAddr.String()
 		}
-		fb := &b.m.Spec.Forwards[b.block]
+		fb := &v.specs[b.m].forwards[b.block]
 		v.errf(diag.Attr(fb.Body, "host_port", fb.DefRange), "Host port already forwarded", "%s port %s on %s is already forwarded to machine %s (%s); one host port can lead to one container only. Choose another host_port, or bind the forwards to different host_address values.", strings.ToUpper(b.f.Protocol), b.f.HostPorts, where, a.m.Name, a.f.HostPorts)
 	}
 }

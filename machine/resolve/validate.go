@@ -47,6 +47,11 @@ type validator struct {
 	pools map[poolKey]*poolSet
 	// containerUsed is every container address so far (see containerAddrs).
 	containerUsed map[netip.Addr]bool
+	// specs are the configuration blocks behind each resolved machine and
+	// zone, which the later passes (allocation, forwards, collisions) read
+	// for settings and diagnostic ranges; the resolved model has no such field.
+	specs     map[*ResolvedMachine]*machineSpec
+	zoneSpecs map[*ResolvedZone]*config.Zone
 	// forwardBlocks maps each machine's resolved forwards to the index of
 	// the forward_port block each came from.
 	forwardBlocks map[*ResolvedMachine][]int
@@ -54,6 +59,15 @@ type validator struct {
 	// (built on first use, after zones() and bridges()).
 	zonesByName   map[string]*ResolvedZone
 	bridgesByName map[string]*ResolvedBridge
+}
+
+// machineSpec is a machine's configuration as validation sees it.
+type machineSpec struct {
+	cfg *config.Machine
+	// forwards are the machine's forward_port blocks and those nspawnctl
+	// adds (nebulaForwards): a copy, so that validating leaves the
+	// configuration as it was decoded.
+	forwards []config.ForwardPort
 }
 
 // poolKey names one pool and the size of the subnets taken from it.
@@ -101,7 +115,8 @@ func (v *validator) warnf(r *hcl.Range, summary, detail string, args ...any) {
 // diagnostics contain an error the result is nil: nothing may be rendered
 // from a configuration with errors.
 func Validate(cfg *config.Config, host HostFacts) (*Resolved, hcl.Diagnostics) {
-	v := &validator{cfg: cfg, host: host, out: &Resolved{}}
+	v := &validator{cfg: cfg, host: host, out: &Resolved{},
+		specs: map[*ResolvedMachine]*machineSpec{}, zoneSpecs: map[*ResolvedZone]*config.Zone{}}
 	// Most machines take an IPv4 and an IPv6 subnet; sizing the list once
 	// keeps appends from copying it over and over for large configurations.
 	v.used = make([]usedPrefix, 0, 2*len(cfg.Machines)+2*len(cfg.Zones))
@@ -126,6 +141,7 @@ func Validate(cfg *config.Config, host HostFacts) (*Resolved, hcl.Diagnostics) {
 	if v.diags.HasErrors() {
 		return nil, v.diags
 	}
+	v.containerDHCP()
 	for _, z := range v.out.Zones {
 		sort.Strings(z.Members)
 	}
@@ -295,15 +311,18 @@ func (v *validator) addresses(body hcl.Body, attr string, vals []string, fallbac
 	return out
 }
 
-// extra validates a raw pass-through value: { Section = { Key = value or [values] } }.
-func (v *validator) extra(body hcl.Body, attr string, val cty.Value, fallback hcl.Range) {
+// extra parses a raw pass-through value: { Section = { Key = value or [values] } }.
+func (v *validator) extra(body hcl.Body, attr string, val cty.Value, fallback hcl.Range) []unitfile.Option {
 	if val.IsNull() || !val.IsKnown() {
-		return
+		return nil
 	}
 	rng := diag.Attr(body, attr, fallback)
-	if _, err := unitfile.ExtraOptions(val); err != nil {
+	opts, err := unitfile.ExtraOptions(val)
+	if err != nil {
 		v.errf(rng, "Invalid raw networkd settings", "%s: %v. Write it as { Section = { Key = \"value\" } }, with a list for repeated keys.", attr, err)
+		return nil
 	}
+	return opts
 }
 
 // overlaps reports explicitly configured prefixes that overlap across link

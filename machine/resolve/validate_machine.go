@@ -1,8 +1,10 @@
 package resolve
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -15,7 +17,7 @@ import (
 
 func (v *validator) bridges() {
 	for _, b := range v.cfg.Bridges {
-		rb := &ResolvedBridge{Spec: b, Name: b.Name}
+		rb := &ResolvedBridge{Name: b.Name, Uplink: b.Uplink, DHCP: b.DHCP, DHCPServer: boolOr(b.DHCPServer, false)}
 		rb.Addrs = v.addresses(b.Body, "address", b.Address, b.DefRange, "bridge "+b.Name, "")
 		if b.Uplink != "" && !validIfname(b.Uplink) {
 			v.errf(diag.Attr(b.Body, "uplink", b.DefRange), "Invalid uplink", "uplink %q is not a valid interface name (1 to 15 characters, no spaces, '/', ':' or '%%').", b.Uplink)
@@ -25,9 +27,9 @@ func (v *validator) bridges() {
 				v.errf(diag.Attr(b.Body, "dhcp", b.DefRange), "Invalid DHCP mode", "dhcp: %s.", msg)
 			}
 		}
-		v.masquerade(b.Body, b.Masquerade, b.DefRange)
-		v.extra(b.Body, "extra", b.Extra, b.DefRange)
-		v.extra(b.Body, "netdev_extra", b.NetdevExtra, b.DefRange)
+		rb.Masquerade = v.masquerade(b.Body, b.Masquerade, b.DefRange, networkd.MasqueradeNo)
+		rb.Extra = v.extra(b.Body, "extra", b.Extra, b.DefRange)
+		rb.NetdevExtra = v.extra(b.Body, "netdev_extra", b.NetdevExtra, b.DefRange)
 		v.out.Bridges = append(v.out.Bridges, rb)
 	}
 }
@@ -35,25 +37,31 @@ func (v *validator) bridges() {
 func (v *validator) zones() {
 	for _, z := range v.cfg.Zones {
 		link, _ := networkd.ZoneLinkName(z.Name)
-		rz := &ResolvedZone{Spec: z, Name: z.Name, Link: link}
+		rz := &ResolvedZone{Name: z.Name, Link: link,
+			DHCPServer: boolOr(z.DHCPServer, true), LLMNR: boolOr(z.LLMNR, true), MDNS: boolOr(z.MulticastDNS, false),
+			DirectRouting: z.DirectRouting, Isolated: z.Isolated}
+		v.zoneSpecs[rz] = z
 		rz.Addrs = v.addresses(z.Body, "address", z.Address, z.DefRange, "zone "+z.Name, "")
 		if z.Pool != "" {
 			v.pool(z.Body, "pool", z.Pool, z.DefRange, 24)
 		}
-		v.masquerade(z.Body, z.Masquerade, z.DefRange)
-		v.prefixDelegation(z.PrefixDelegation)
-		v.extra(z.Body, "extra", z.Extra, z.DefRange)
+		rz.Masquerade = v.masquerade(z.Body, z.Masquerade, z.DefRange, networkd.MasqueradeBoth)
+		rz.PrefixDelegation = v.prefixDelegation(z.PrefixDelegation)
+		rz.Extra = v.extra(z.Body, "extra", z.Extra, z.DefRange)
 		v.out.Zones = append(v.out.Zones, rz)
 	}
 }
 
-func (v *validator) masquerade(body hcl.Body, val string, fallback hcl.Range) {
+// masquerade checks a masquerade attribute and returns its setting, def when it is not set.
+func (v *validator) masquerade(body hcl.Body, val string, fallback hcl.Range, def networkd.Masquerade) networkd.Masquerade {
 	if val == "" {
-		return
+		return def
 	}
-	if msg := oneOf(val, "ipv4", "ipv6", "both", "no"); msg != "" {
+	m := networkd.Masquerade(val)
+	if msg := oneOf(m, networkd.Masquerades...); msg != "" {
 		v.errf(diag.Attr(body, "masquerade", fallback), "Invalid masquerade setting", "masquerade: %s (networkd's IPMasquerade=).", msg)
 	}
+	return m
 }
 
 // poolProblem parses a per-block IPv4 pool that must hold subnets of size bits.
@@ -113,7 +121,18 @@ func names[T any](items []T, name func(T) string) []string {
 }
 
 func (v *validator) machine(m *config.Machine) {
-	rm := &ResolvedMachine{Spec: m, Name: m.Name, Boot: true, Allocated: map[string]netip.Prefix{}}
+	rm := &ResolvedMachine{Name: m.Name, Boot: true, Allocated: map[string]netip.Prefix{},
+		Exec: Exec{
+			Command: m.Command, PrivateUsers: cmp.Or(m.PrivateUsers, "no"), Ephemeral: m.Ephemeral, Environment: m.Environment,
+			Capabilities: m.Capabilities, DropCapabilities: m.DropCapabilities, SystemCallFilter: m.SystemCallFilter,
+		},
+		Files: Files{Bind: m.Bind, BindReadOnly: m.BindReadOnly, TemporaryFileSystems: m.TemporaryFileSystems},
+		Unit: Unit{
+			Autostart: m.Autostart, TimeoutStart: m.TimeoutStart, TimeoutStop: m.TimeoutStop,
+			Activation: Activation(m.Activation),
+		},
+	}
+	v.specs[rm] = &machineSpec{cfg: m, forwards: slices.Clone(m.Forwards)}
 	v.root(m, rm)
 	if m.Boot != nil {
 		rm.Boot = *m.Boot
@@ -150,7 +169,7 @@ func (v *validator) machine(m *config.Machine) {
 		}
 	}
 	if m.Activation != "" {
-		if msg := oneOf(m.Activation, "auto", "restart", "reload", "none"); msg != "" {
+		if msg := oneOf(rm.Unit.Activation, Activations...); msg != "" {
 			v.errf(diag.Attr(m.Body, "activation", m.DefRange), "Invalid activation strategy", "activation: %s.", msg)
 		}
 	}
@@ -166,6 +185,14 @@ func (v *validator) machine(m *config.Machine) {
 		}
 		if l.NoFile != nil && *l.NoFile < 1 {
 			v.errf(diag.Attr(l.Body, "nofile", l.DefRange), "Invalid file limit", "nofile must be at least 1.")
+		}
+		rm.Unit.MemoryMax, rm.Unit.CPUQuota = l.MemoryMax, l.CPUQuota
+		// Zero means "not set": a set limit below 1 is an error above.
+		if l.TasksMax != nil {
+			rm.Unit.TasksMax = *l.TasksMax
+		}
+		if l.NoFile != nil {
+			rm.Exec.LimitNOFILE = *l.NoFile
 		}
 	}
 	v.network(m, rm)
@@ -187,7 +214,7 @@ func isDigits(s string) bool {
 }
 
 func (v *validator) root(m *config.Machine, rm *ResolvedMachine) {
-	rm.RootKind = "directory"
+	rm.RootKind = RootDirectory
 	rm.RootDir = v.outMachinesDir() + "/" + m.Name
 	r := m.Root
 	if r == nil {
@@ -234,16 +261,23 @@ func (v *validator) root(m *config.Machine, rm *ResolvedMachine) {
 	case r.Directory != "":
 		rm.RootDir = r.Directory
 	case r.Image != "":
-		rm.RootKind, rm.RootDir = "image", r.Image
+		rm.RootKind, rm.RootDir = RootImage, r.Image
 		if !strings.HasSuffix(r.Image, ".raw") {
 			v.errf(diag.Attr(r.Body, "image", r.DefRange), "Invalid image", "image %q: nspawn boots raw disk images; the file name must end in .raw.", r.Image)
 		}
 	case r.Tarball != "":
-		rm.RootKind = "tarball"
+		rm.RootKind = RootTarball
+		rm.Root.Tarball = r.Tarball
 	case r.Bootstrap != nil:
-		rm.RootKind = "bootstrap"
+		rm.RootKind = RootBootstrap
+		b := r.Bootstrap
+		rm.Root.Bootstrap = &Bootstrap{
+			Suite: cmp.Or(b.Suite, DefaultBootstrapSuite), Mirror: b.Mirror,
+			Variant: cmp.Or(b.Variant, DefaultBootstrapVariant), Packages: b.Packages,
+		}
 	case r.NixOSSystem != "":
-		rm.RootKind = "nixos"
+		rm.RootKind = RootNixOS
+		rm.Root.NixOSSystem = r.NixOSSystem
 		if !strings.HasPrefix(r.NixOSSystem, "/nix/store/") {
 			v.errf(diag.Attr(r.Body, "nixos_system", r.DefRange), "Invalid NixOS system", "nixos_system %q must be a path in /nix/store (the output of a NixOS system build).", r.NixOSSystem)
 		}
@@ -289,7 +323,7 @@ func (v *validator) network(m *config.Machine, rm *ResolvedMachine) {
 	if n == nil {
 		n = &networkdNetworkDefault
 	}
-	mode := n.Mode
+	mode := networkd.Mode(n.Mode)
 	modeRange := diag.Attr(n.Body, "mode", n.DefRange)
 	if mode != "" {
 		if msg := oneOf(mode, networkd.Modes...); msg != "" {
@@ -298,7 +332,7 @@ func (v *validator) network(m *config.Machine, rm *ResolvedMachine) {
 		}
 	}
 	// The mode is implied by what the block names; an explicit mode must agree.
-	var implied []string
+	var implied []networkd.Mode
 	if n.Zone != "" {
 		implied = append(implied, networkd.ModeZone)
 	}
@@ -312,7 +346,7 @@ func (v *validator) network(m *config.Machine, rm *ResolvedMachine) {
 		implied = append(implied, networkd.ModeIpvlan)
 	}
 	if len(implied) > 1 {
-		v.errf(n.DefRange.Ptr(), "Conflicting network settings", "The network block sets %s; a machine joins one of a zone, a bridge, a macvlan or an ipvlan.", strings.Join(implied, " and "))
+		v.errf(n.DefRange.Ptr(), "Conflicting network settings", "The network block sets %s; a machine joins one of a zone, a bridge, a macvlan or an ipvlan.", joinModes(implied, " and "))
 		return
 	}
 	switch {
@@ -325,6 +359,7 @@ func (v *validator) network(m *config.Machine, rm *ResolvedMachine) {
 		return
 	}
 	rm.Mode = mode
+	rm.ContainerSide = containerSideDefaults
 	if n.Host != nil && mode != networkd.ModeVeth {
 		v.errf(n.Host.DefRange.Ptr(), "host block needs a veth link", "The host block configures the host side of a veth link (ve-%s), which mode %q does not have. For a zone, configure the zone block; for a bridge, the bridge block.", m.Name, mode)
 	}
@@ -336,17 +371,20 @@ func (v *validator) network(m *config.Machine, rm *ResolvedMachine) {
 		if rm.HostLink != full {
 			rm.HostLinkFull = full
 		}
+		rm.HostSide = hostSideDefaults
 		if n.Host != nil {
 			v.hostConfig(n.Host, rm)
 		}
 	case networkd.ModeZone:
 		rm.Zone = n.Zone
 		rm.HostLink = networkd.BridgePortName(m.Name)
-		if z := v.zone(n.Zone); z == nil {
+		z := v.zone(n.Zone)
+		if z == nil {
 			v.errf(diag.Attr(n.Body, "zone", n.DefRange), "Unknown zone", "Zone %q is not declared. Add a zone %q block, so that nspawnctl configures the host side of vz-%s, or use an existing zone's name.%s", n.Zone, n.Zone, n.Zone, suggest.DidYouMean(n.Zone, names(v.out.Zones, func(z *ResolvedZone) string { return z.Name })))
 		} else {
 			z.Members = append(z.Members, m.Name) // sorted at the end of Validate
 			rm.NATLink = z.Link
+			rm.ContainerSide.LLMNR, rm.ContainerSide.MDNS = z.LLMNR, z.MDNS
 		}
 	case networkd.ModeBridge:
 		rm.Bridge = n.Bridge
@@ -414,7 +452,10 @@ func (v *validator) network(m *config.Machine, rm *ResolvedMachine) {
 				v.errf(diag.Attr(c.Body, "dhcp", c.DefRange), "Invalid DHCP mode", "dhcp: %s.", msg)
 			}
 		}
-		v.extra(c.Body, "extra", c.Extra, c.DefRange)
+		rm.ContainerSide.DHCP, rm.ContainerSide.DNS = c.DHCP, c.DNS
+		rm.ContainerSide.LLMNR = boolOr(c.LLMNR, rm.ContainerSide.LLMNR)
+		rm.ContainerSide.MDNS = boolOr(c.MulticastDNS, rm.ContainerSide.MDNS)
+		rm.ContainerSide.Extra = v.extra(c.Body, "extra", c.Extra, c.DefRange)
 	}
 	if n.Host != nil && len(n.Host.ProxyNDP) > 0 && mode == networkd.ModeVeth && len(rm.ProxiedAddrs()) == 0 {
 		// Proxy NDP answers for fixed addresses; SLAAC addresses are not
@@ -424,14 +465,33 @@ func (v *validator) network(m *config.Machine, rm *ResolvedMachine) {
 }
 
 // networkdNetworkDefault is the network block of a machine that has none.
-var networkdNetworkDefault = networkd.Network{}
+var networkdNetworkDefault = config.Network{}
 
-func (v *validator) hostConfig(h *networkd.HostConfig, rm *ResolvedMachine) {
+// joinModes joins network modes for a diagnostic.
+func joinModes(ms []networkd.Mode, sep string) string {
+	ss := make([]string, len(ms))
+	for i, m := range ms {
+		ss[i] = string(m)
+	}
+	return strings.Join(ss, sep)
+}
+
+// containerSideDefaults are a machine's LLMNR and mDNS settings without a
+// zone or a container block that says otherwise.
+var containerSideDefaults = ContainerSide{LLMNR: true, MDNS: false}
+
+// hostSideDefaults are the settings of a veth link's host side without a host block.
+var hostSideDefaults = HostSide{Masquerade: networkd.MasqueradeBoth, DHCPServer: true}
+
+func (v *validator) hostConfig(h *config.HostConfig, rm *ResolvedMachine) {
 	rm.HostAddrs = v.addresses(h.Body, "address", h.Address, h.DefRange, "machine "+rm.Name, "")
 	if h.Pool != "" {
 		v.pool(h.Body, "pool", h.Pool, h.DefRange, 28)
 	}
-	v.masquerade(h.Body, h.Masquerade, h.DefRange)
+	hs := &rm.HostSide
+	hs.Masquerade = v.masquerade(h.Body, h.Masquerade, h.DefRange, networkd.MasqueradeBoth)
+	hs.DHCPServer = boolOr(h.DHCPServer, true)
+	hs.ProxyNDP = h.ProxyNDP
 	for i := range h.IPv6Prefix {
 		p := &h.IPv6Prefix[i]
 		rng := diag.Attr(p.Body, "prefix", p.DefRange)
@@ -447,13 +507,32 @@ func (v *validator) hostConfig(h *networkd.HostConfig, rm *ResolvedMachine) {
 			v.errf(rng, "Prefix too long for router advertisements", "Containers configure addresses from an announced prefix by SLAAC, which needs a /64; %s is a /%d.", pfx, pfx.Bits())
 		default:
 			v.used = append(v.used, usedPrefix{p: pfx, owner: "machine " + rm.Name, rng: rng})
+			if p.Assign {
+				hs.Assign = append(hs.Assign, pfx)
+			} else {
+				hs.Announce = append(hs.Announce, pfx)
+			}
 		}
 	}
-	v.prefixDelegation(h.PrefixDelegation)
+	hs.PrefixDelegation = v.prefixDelegation(h.PrefixDelegation)
 	for i, u := range h.ProxyNDP {
 		if !validIfname(u) {
 			v.errf(diag.Elem(h.Body, "proxy_ndp", i, h.DefRange), "Invalid uplink", "proxy_ndp: %q is not an interface name.", u)
 		}
 	}
-	v.extra(h.Body, "extra", h.Extra, h.DefRange)
+	hs.Extra = v.extra(h.Body, "extra", h.Extra, h.DefRange)
+}
+
+// containerDHCP fills in the container's DHCP= where the container block
+// does not set it: on without static addresses (after allocation), off with them.
+func (v *validator) containerDHCP() {
+	for _, m := range v.out.Machines {
+		if m.ContainerSide.DHCP != "" {
+			continue
+		}
+		m.ContainerSide.DHCP = "no"
+		if len(m.ContainerAddrs) == 0 {
+			m.ContainerSide.DHCP = "yes"
+		}
+	}
 }

@@ -103,7 +103,7 @@ func hostIndex(p netip.Prefix, key string, used map[netip.Addr]bool) (netip.Addr
 func (v *validator) allocate() {
 	ula := v.out.ULA
 	for _, z := range v.out.Zones {
-		s := z.Spec
+		s := v.zoneSpecs[z]
 		if !hasFamily(z.Addrs, true) {
 			pool := v.out.ZoneIPv4Pool
 			if s.Pool != "" {
@@ -116,7 +116,7 @@ func (v *validator) allocate() {
 				z.Addrs = append(z.Addrs, netip.PrefixFrom(nth(p, 1), 24))
 			}
 		}
-		if BoolOr(s.ULA, true) && !hasFamily(z.Addrs, false) {
+		if boolOr(s.ULA, true) && !hasFamily(z.Addrs, false) {
 			if p, ok := v.subnet(networkd.ZoneIPv6Pool(ula), 64, "zone/"+z.Name+"/ipv6", s.DefRange.Ptr()); ok {
 				z.Addrs = append(z.Addrs, netip.PrefixFrom(nth(p, 1), 64))
 			}
@@ -147,8 +147,8 @@ func hasFamily(ps []netip.Prefix, v4 bool) bool {
 	return false
 }
 
-// BoolOr is *b, or def when the setting is absent (nil).
-func BoolOr(b *bool, def bool) bool {
+// boolOr is *b, or def when the setting is absent (nil).
+func boolOr(b *bool, def bool) bool {
 	if b == nil {
 		return def
 	}
@@ -158,12 +158,12 @@ func BoolOr(b *bool, def bool) bool {
 // allocateVeth gives a veth machine its /28 and /64 (host side .1 / ::1,
 // container .2 / ::2) unless the configuration sets them.
 func (v *validator) allocateVeth(m *ResolvedMachine) {
-	var h = m.Spec.Network
-	var host *networkd.HostConfig
-	if h != nil {
-		host = h.Host
+	spec := v.specs[m].cfg
+	var host *config.HostConfig
+	if spec.Network != nil {
+		host = spec.Network.Host
 	}
-	rng := m.Spec.DefRange.Ptr()
+	rng := spec.DefRange.Ptr()
 	if !hasFamily(m.HostAddrs, true) {
 		pool, msg := v.out.IPv4Pool, ""
 		if host != nil && host.Pool != "" {
@@ -177,7 +177,7 @@ func (v *validator) allocateVeth(m *ResolvedMachine) {
 			}
 		}
 	}
-	if (host == nil || BoolOr(host.ULA, true)) && !hasFamily(m.HostAddrs, false) {
+	if (host == nil || boolOr(host.ULA, true)) && !hasFamily(m.HostAddrs, false) {
 		if p, ok := v.subnet(networkd.MachineIPv6Pool(v.out.ULA), 64, "machine/"+m.Name+"/ipv6", rng); ok {
 			m.Allocated["ipv6"] = p
 			m.HostAddrs = append(m.HostAddrs, netip.PrefixFrom(nth(p, 1), 64))
@@ -208,7 +208,7 @@ func (v *validator) allocateMember(m *ResolvedMachine, subnets []netip.Prefix) {
 		a, err := hostIndex(sp.Masked(), "machine/"+m.Name, used)
 		delete(used, sp.Addr())
 		if err != nil {
-			v.errf(m.Spec.DefRange.Ptr(), "No free address", "Cannot give machine %s an address in %s: %v. Set container { address = [...] } explicitly or enlarge the subnet.", m.Name, sp, err)
+			v.errf(v.specs[m].cfg.DefRange.Ptr(), "No free address", "Cannot give machine %s an address in %s: %v. Set container { address = [...] } explicitly or enlarge the subnet.", m.Name, sp, err)
 			continue
 		}
 		m.ContainerAddrs = append(m.ContainerAddrs, netip.PrefixFrom(a, sp.Bits()))
@@ -268,8 +268,9 @@ type parsedForward struct {
 
 func (v *validator) forwards() {
 	for _, m := range v.out.Machines {
-		for i := range m.Spec.Forwards {
-			f := &m.Spec.Forwards[i]
+		forwards := v.specs[m].forwards
+		for i := range forwards {
+			f := &forwards[i]
 			pf, ok := v.parseForward(m, f)
 			if !ok {
 				continue

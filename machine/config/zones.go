@@ -1,13 +1,8 @@
-// Package zones models zones (vz- bridges that systemd-nspawn creates for
-// --network-zone) and bridges that nspawnctl declares, and renders their
-// host-side networkd files.
-package zones
+package config
 
 import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
-
-	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
 // Zone is a `zone "NAME"` block: the host side of vz-NAME, shared by every
@@ -30,7 +25,7 @@ type Zone struct {
 	Masquerade string `hcl:"masquerade,optional"`
 	// PrefixDelegation gives the zone a /64 of an uplink's DHCPv6 prefix
 	// delegation, announced to every member (DHCPPrefixDelegation=).
-	PrefixDelegation *networkd.PrefixDelegation `hcl:"prefix_delegation,block"`
+	PrefixDelegation *PrefixDelegation `hcl:"prefix_delegation,block"`
 	// DirectRouting is the members' default for network.direct_routing.
 	DirectRouting bool `hcl:"direct_routing,optional"`
 	// Isolated is the members' default for network.isolated: no new
