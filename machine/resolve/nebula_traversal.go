@@ -26,11 +26,11 @@ import (
 // one from here on: plan shows it, collisions with other forwards are
 // reported at the nebula block, and it follows the container's lifetime.
 func (v *validator) nebulaForwards() {
-	for _, m := range v.out.Machines {
+	for i, m := range v.out.Machines {
 		if m.Nebula == nil || !m.Nebula.NeedsForward() || (m.Mode != networkd.ModeVeth && m.Mode != networkd.ModeZone) {
 			continue
 		}
-		spec := v.specs[m]
+		spec := &v.specs[i]
 		port := m.Nebula.ListenPort
 		if port < 1024 || port > 65535 || forwardsUDPTo(spec.forwards, port) {
 			continue // an invalid port is reported by the nebula checks

@@ -12,6 +12,7 @@ import (
 // portClaim is one resolved forward as the collision check sees it.
 type portClaim struct {
 	m     *ResolvedMachine
+	spec  *machineSpec // the configuration of m
 	f     nat.Forward
 	order int // position among all claims: machines in config order, then forwards
 	block int // index of the forward_port block it came from
@@ -51,14 +52,14 @@ func (v *validator) portCollisions() {
 		n += len(m.Forwards)
 	}
 	order := 0
-	for _, m := range v.out.Machines {
+	for mi, m := range v.out.Machines {
 		for i, f := range m.Forwards {
 			g := group{f.Protocol, f.Target.Is4()}
 			if _, ok := groups[g]; !ok {
 				keys = append(keys, g)
 				groups[g] = make([]portClaim, 0, n)
 			}
-			groups[g] = append(groups[g], portClaim{m: m, f: f, order: order, block: v.forwardBlocks[m][i]})
+			groups[g] = append(groups[g], portClaim{m: m, spec: &v.specs[mi], f: f, order: order, block: v.forwardBlocks[m][i]})
 			order++
 		}
 	}
@@ -102,7 +103,7 @@ func (v *validator) portCollisions() {
 		if a.f.HostAddr.IsValid() {
 			where = a.f.HostAddr.String()
 		}
-		fb := &v.specs[b.m].forwards[b.block]
+		fb := &b.spec.forwards[b.block]
 		v.errf(diag.Attr(fb.Body, "host_port", fb.DefRange), "Host port already forwarded", "%s port %s on %s is already forwarded to machine %s (%s); one host port can lead to one container only. Choose another host_port, or bind the forwards to different host_address values.", strings.ToUpper(b.f.Protocol), b.f.HostPorts, where, a.m.Name, a.f.HostPorts)
 	}
 }

@@ -3,9 +3,11 @@ package resolve_test
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nspawnctl/nspawnctl/internal/unitfile"
+	"github.com/nspawnctl/nspawnctl/machine/config"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
@@ -149,5 +151,30 @@ machine "tar" {
 			}
 			tc.check(t, r)
 		})
+	}
+}
+
+// TestValidateLeavesConfigAlone: the forward of a sidecar's listen port is
+// the validator's own addition, not written into the decoded configuration,
+// so validating one configuration twice gives the same forwards.
+func TestValidateLeavesConfigAlone(t *testing.T) {
+	body := strings.NewReplacer("NAME", "m", "MODE", "veth", "NET", "", "EXTRA", "", "NEBULA", "listen_port = 4243").Replace(traversalMachine)
+	cfg, diags := config.NewParser().Load([]string{writeConfig(t, body)})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var runs [][]string
+	for range 2 {
+		r, diags := resolve.Validate(cfg, testFacts)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		runs = append(runs, forwardsOf(r, "m"))
+	}
+	if len(cfg.Machines[0].Forwards) != 0 {
+		t.Errorf("the configuration has forward_port blocks %+v after validation; want none, as written", cfg.Machines[0].Forwards)
+	}
+	if len(runs[0]) == 0 || !slices.Equal(runs[0], runs[1]) {
+		t.Errorf("forwards of two validations %v and %v; want the listen port's, the same both times", runs[0], runs[1])
 	}
 }

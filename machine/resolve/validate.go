@@ -47,11 +47,13 @@ type validator struct {
 	pools map[poolKey]*poolSet
 	// containerUsed is every container address so far (see containerAddrs).
 	containerUsed map[netip.Addr]bool
-	// specs are the configuration blocks behind each resolved machine and
-	// zone, which the later passes (allocation, forwards, collisions) read
-	// for settings and diagnostic ranges; the resolved model has no such field.
-	specs     map[*ResolvedMachine]*machineSpec
-	zoneSpecs map[*ResolvedZone]*config.Zone
+	// specs and zoneSpecs are the configuration blocks behind each machine
+	// and zone, index for index with out.Machines and out.Zones until
+	// Validate sorts those; the later passes (allocation, forwards,
+	// collisions) read them for settings and diagnostic ranges, which the
+	// resolved model does not carry.
+	specs     []machineSpec
+	zoneSpecs []*config.Zone
 	// forwardBlocks maps each machine's resolved forwards to the index of
 	// the forward_port block each came from.
 	forwardBlocks map[*ResolvedMachine][]int
@@ -65,8 +67,8 @@ type validator struct {
 type machineSpec struct {
 	cfg *config.Machine
 	// forwards are the machine's forward_port blocks and those nspawnctl
-	// adds (nebulaForwards): a copy, so that validating leaves the
-	// configuration as it was decoded.
+	// adds (nebulaForwards), clipped so that an added one goes into a new
+	// array and validating leaves the configuration as it was decoded.
 	forwards []config.ForwardPort
 }
 
@@ -115,11 +117,12 @@ func (v *validator) warnf(r *hcl.Range, summary, detail string, args ...any) {
 // diagnostics contain an error the result is nil: nothing may be rendered
 // from a configuration with errors.
 func Validate(cfg *config.Config, host HostFacts) (*Resolved, hcl.Diagnostics) {
-	v := &validator{cfg: cfg, host: host, out: &Resolved{},
-		specs: map[*ResolvedMachine]*machineSpec{}, zoneSpecs: map[*ResolvedZone]*config.Zone{}}
+	v := &validator{cfg: cfg, host: host, out: &Resolved{}}
 	// Most machines take an IPv4 and an IPv6 subnet; sizing the list once
 	// keeps appends from copying it over and over for large configurations.
 	v.used = make([]usedPrefix, 0, 2*len(cfg.Machines)+2*len(cfg.Zones))
+	v.specs = make([]machineSpec, 0, len(cfg.Machines))
+	v.zoneSpecs = make([]*config.Zone, 0, len(cfg.Zones))
 	v.defaults()
 	v.names()
 	if v.diags.HasErrors() {

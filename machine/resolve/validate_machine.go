@@ -40,7 +40,6 @@ func (v *validator) zones() {
 		rz := &ResolvedZone{Name: z.Name, Link: link,
 			DHCPServer: boolOr(z.DHCPServer, true), LLMNR: boolOr(z.LLMNR, true), MDNS: boolOr(z.MulticastDNS, false),
 			DirectRouting: z.DirectRouting, Isolated: z.Isolated}
-		v.zoneSpecs[rz] = z
 		rz.Addrs = v.addresses(z.Body, "address", z.Address, z.DefRange, "zone "+z.Name, "")
 		if z.Pool != "" {
 			v.pool(z.Body, "pool", z.Pool, z.DefRange, 24)
@@ -49,6 +48,7 @@ func (v *validator) zones() {
 		rz.PrefixDelegation = v.prefixDelegation(z.PrefixDelegation)
 		rz.Extra = v.extra(z.Body, "extra", z.Extra, z.DefRange)
 		v.out.Zones = append(v.out.Zones, rz)
+		v.zoneSpecs = append(v.zoneSpecs, z)
 	}
 }
 
@@ -132,7 +132,6 @@ func (v *validator) machine(m *config.Machine) {
 			Activation: Activation(m.Activation),
 		},
 	}
-	v.specs[rm] = &machineSpec{cfg: m, forwards: slices.Clone(m.Forwards)}
 	v.root(m, rm)
 	if m.Boot != nil {
 		rm.Boot = *m.Boot
@@ -199,6 +198,7 @@ func (v *validator) machine(m *config.Machine) {
 	v.exposure(m, rm)
 	v.nebula(m, rm)
 	v.out.Machines = append(v.out.Machines, rm)
+	v.specs = append(v.specs, machineSpec{cfg: m, forwards: slices.Clip(m.Forwards)})
 }
 
 func isDigits(s string) bool {

@@ -102,8 +102,8 @@ func hostIndex(p netip.Prefix, key string, used map[netip.Addr]bool) (netip.Addr
 // allocate fills in the addresses the configuration leaves to nspawnctl.
 func (v *validator) allocate() {
 	ula := v.out.ULA
-	for _, z := range v.out.Zones {
-		s := v.zoneSpecs[z]
+	for i, z := range v.out.Zones {
+		s := v.zoneSpecs[i]
 		if !hasFamily(z.Addrs, true) {
 			pool := v.out.ZoneIPv4Pool
 			if s.Pool != "" {
@@ -122,17 +122,18 @@ func (v *validator) allocate() {
 			}
 		}
 	}
-	for _, m := range v.out.Machines {
+	for i, m := range v.out.Machines {
+		spec := v.specs[i].cfg
 		switch m.Mode {
 		case networkd.ModeVeth:
-			v.allocateVeth(m)
+			v.allocateVeth(m, spec)
 		case networkd.ModeZone:
 			if z := v.zone(m.Zone); z != nil {
-				v.allocateMember(m, z.Addrs)
+				v.allocateMember(m, spec, z.Addrs)
 			}
 		case networkd.ModeBridge:
 			if b := v.bridge(m.Bridge); b != nil && len(b.Addrs) > 0 {
-				v.allocateMember(m, b.Addrs)
+				v.allocateMember(m, spec, b.Addrs)
 			}
 		}
 	}
@@ -157,8 +158,7 @@ func boolOr(b *bool, def bool) bool {
 
 // allocateVeth gives a veth machine its /28 and /64 (host side .1 / ::1,
 // container .2 / ::2) unless the configuration sets them.
-func (v *validator) allocateVeth(m *ResolvedMachine) {
-	spec := v.specs[m].cfg
+func (v *validator) allocateVeth(m *ResolvedMachine, spec *config.Machine) {
 	var host *config.HostConfig
 	if spec.Network != nil {
 		host = spec.Network.Host
@@ -198,7 +198,7 @@ func (v *validator) allocateVeth(m *ResolvedMachine) {
 
 // allocateMember gives a zone or bridge member addresses inside the
 // zone's or bridge's subnets, and the zone or bridge as its gateway.
-func (v *validator) allocateMember(m *ResolvedMachine, subnets []netip.Prefix) {
+func (v *validator) allocateMember(m *ResolvedMachine, spec *config.Machine, subnets []netip.Prefix) {
 	for _, sp := range subnets {
 		if hasFamily(m.ContainerAddrs, sp.Addr().Is4()) {
 			continue
@@ -208,7 +208,7 @@ func (v *validator) allocateMember(m *ResolvedMachine, subnets []netip.Prefix) {
 		a, err := hostIndex(sp.Masked(), "machine/"+m.Name, used)
 		delete(used, sp.Addr())
 		if err != nil {
-			v.errf(v.specs[m].cfg.DefRange.Ptr(), "No free address", "Cannot give machine %s an address in %s: %v. Set container { address = [...] } explicitly or enlarge the subnet.", m.Name, sp, err)
+			v.errf(spec.DefRange.Ptr(), "No free address", "Cannot give machine %s an address in %s: %v. Set container { address = [...] } explicitly or enlarge the subnet.", m.Name, sp, err)
 			continue
 		}
 		m.ContainerAddrs = append(m.ContainerAddrs, netip.PrefixFrom(a, sp.Bits()))
@@ -267,8 +267,8 @@ type parsedForward struct {
 }
 
 func (v *validator) forwards() {
-	for _, m := range v.out.Machines {
-		forwards := v.specs[m].forwards
+	for mi, m := range v.out.Machines {
+		forwards := v.specs[mi].forwards
 		for i := range forwards {
 			f := &forwards[i]
 			pf, ok := v.parseForward(m, f)
