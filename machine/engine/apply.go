@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/machine/state"
-	"github.com/nspawnctl/nspawnctl/nat"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
 
@@ -194,9 +192,10 @@ func (m *Manager) planMachine(ctx context.Context, r *resolve.Resolved, rm *reso
 	return p, nil
 }
 
-// machineArtifacts is a machine's artefacts plus those of the zone or
-// bridge it uses (shared with the other members).
-func (m *Manager) machineArtifacts(r *resolve.Resolved, rm *resolve.ResolvedMachine) ([]render.Artifact, error) {
+// machineArtifacts is what render.MachineArtifacts makes of rm with the
+// host's facts: the .network files of proxy_ndp uplinks (asked of networkd)
+// and the systemd version.
+func (m *Manager) machineArtifacts(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine) ([]render.Artifact, error) {
 	opts := render.RenderOptions{Binary: m.Binary, MachineID: m.MachineID, StaticLeases: true}
 	if ups := render.ProxyNDPUplinks(rm); len(ups) > 0 {
 		files, err := m.uplinkNetworkFiles(ups)
@@ -205,56 +204,12 @@ func (m *Manager) machineArtifacts(r *resolve.Resolved, rm *resolve.ResolvedMach
 		}
 		opts.UplinkNetworkFiles = files
 	}
-	arts, err := render.RenderMachine(r, rm, opts)
-	if err != nil {
-		return nil, err
+	if len(render.ForwardingFamilies(r, rm)) > 0 {
+		// Asked only when it matters, so that plan runs systemctl only
+		// for machines whose forwarding depends on the version.
+		opts.SystemdVersion = m.systemdVersion(ctx)
 	}
-	for _, z := range r.Zones {
-		if z.Name == rm.Zone {
-			a, err := render.RenderZone(z)
-			if err != nil {
-				return nil, err
-			}
-			arts = append(arts, a)
-		}
-	}
-	for _, b := range r.Bridges {
-		if b.Name == rm.Bridge {
-			as, err := render.RenderBridge(b)
-			if err != nil {
-				return nil, err
-			}
-			arts = append(arts, as...)
-		}
-	}
-	if render.NeedsNAT(render.NATMachine(r, rm)) {
-		restore, err := natRestoreArtifacts(r.UnitDir, m.Binary, "machine/"+rm.Name)
-		if err != nil {
-			return nil, err
-		}
-		arts = append(arts, restore...)
-	}
-	if render.DelegatedLink(r, rm) != "" {
-		arts = append(arts, prefixDelegationArtifacts(r.UnitDir, m.Binary, "machine/"+rm.Name)...)
-	}
-	return arts, nil
-}
-
-// natRestoreArtifacts installs and enables nspawnctl-nat-restore.service,
-// which brings the forwards and outbound NAT back after nftables.service
-// flushed the ruleset. Every machine that needs io.systemd.nat records it;
-// it goes with the last of them.
-func natRestoreArtifacts(unitDir, binary, owner string) ([]render.Artifact, error) {
-	unit := path.Join(unitDir, nat.RestoreUnitName)
-	content, err := nat.RestoreUnit(binary)
-	if err != nil {
-		return nil, fmt.Errorf("rendering %s: %w", nat.RestoreUnitName, err)
-	}
-	return []render.Artifact{
-		{Path: unit, Content: content, Mode: 0o644, Owner: owner},
-		{Path: path.Join(unitDir, "nftables.service.wants", nat.RestoreUnitName), Symlink: unit, Owner: owner},
-		{Path: path.Join(unitDir, "multi-user.target.wants", nat.RestoreUnitName), Symlink: unit, Owner: owner},
-	}, nil
+	return render.MachineArtifacts(r, rm, opts)
 }
 
 func (m *Manager) fileChange(a render.Artifact) (FileChange, bool) {

@@ -27,15 +27,11 @@ type desiredState struct {
 // keeps while it still fits, so a re-plan right after an apply finds every
 // artefact as planned. prev is the machine's record, or nil.
 func (m *Manager) desired(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine, prev *state.Record) (*desiredState, error) {
-	arts, err := m.machineArtifacts(r, rm)
+	arts, err := m.machineArtifacts(ctx, r, rm)
 	if err != nil {
 		return nil, err
 	}
-	fwd, err := m.forwardingArtifacts(ctx, r, rm)
-	if err != nil {
-		return nil, err
-	}
-	ds := &desiredState{arts: append(arts, fwd...)}
+	ds := &desiredState{arts: arts}
 	if rm.Nebula != nil {
 		nebulaArts, addr, err := m.nebulaArtifacts(ctx, r, rm, prev)
 		if err != nil {

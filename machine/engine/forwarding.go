@@ -9,34 +9,8 @@ import (
 	"strings"
 
 	"github.com/nspawnctl/nspawnctl/machine/render"
-	"github.com/nspawnctl/nspawnctl/machine/resolve"
 	"github.com/nspawnctl/nspawnctl/networkd"
 )
-
-// forwardingFamilies are the families whose global forwarding machine rm's
-// host-side link needs although its masquerade does not turn it on: what
-// IPForward=yes in its (or its zone's or bridge's) .network file means on
-// systemd 252 (networkd.Forwarding).
-func forwardingFamilies(r *resolve.Resolved, rm *resolve.ResolvedMachine) []string {
-	switch {
-	case rm.Zone != "":
-		for _, z := range r.Zones {
-			if z.Name == rm.Zone {
-				return networkd.ForwardingFamilies(z.Masquerade)
-			}
-		}
-	case rm.Bridge != "":
-		for _, b := range r.Bridges {
-			// Only a bridge with an address is its members' gateway.
-			if b.Name == rm.Bridge && len(b.Addrs) > 0 {
-				return networkd.ForwardingFamilies(b.Masquerade)
-			}
-		}
-	case rm.Mode == networkd.ModeVeth:
-		return networkd.ForwardingFamilies(rm.HostSide.Masquerade)
-	}
-	return nil
-}
 
 // systemdVersion is the host's systemd major version, 0 when unknown.
 func (m *Manager) systemdVersion(ctx context.Context) int {
@@ -49,26 +23,6 @@ func (m *Manager) systemdVersion(ctx context.Context) int {
 		return 0
 	}
 	return v
-}
-
-// forwardingArtifacts are the networkd.conf drop-ins that turn on global
-// forwarding for rm on systemd 256 and later; none on older systemd, whose
-// networkd does that from IPForward= in the .network file. Every machine
-// that needs a family records its drop-in, which goes with the last of them.
-func (m *Manager) forwardingArtifacts(ctx context.Context, r *resolve.Resolved, rm *resolve.ResolvedMachine) ([]render.Artifact, error) {
-	fams := forwardingFamilies(r, rm)
-	if len(fams) == 0 || m.systemdVersion(ctx) < networkd.GlobalForwardingSince {
-		return nil, nil
-	}
-	var out []render.Artifact
-	for _, f := range fams {
-		b, err := networkd.RenderForwardingDropIn(f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, render.Artifact{Path: networkd.ForwardingDropInPath(f), Content: b, Mode: 0o644, Owner: "machine/" + rm.Name})
-	}
-	return out, nil
 }
 
 // switchOnForwarding sets the global forwarding switch of every family

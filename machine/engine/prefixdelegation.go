@@ -3,22 +3,13 @@ package engine
 import (
 	"fmt"
 	"net/netip"
-	"path"
 	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/nspawnctl/nspawnctl/machine/render"
 	"github.com/nspawnctl/nspawnctl/networkd/renumber"
 )
-
-// prefixDelegationArtifacts installs the template unit that deprecates the
-// link's stale delegated prefixes after a renumbering. Every machine with a
-// delegated link records it; it goes with the last of them.
-func prefixDelegationArtifacts(unitDir, binary, owner string) []render.Artifact {
-	return []render.Artifact{{Path: path.Join(unitDir, renumber.UnitTemplate), Content: []byte(renumber.Unit(binary)), Mode: 0o644, Owner: owner}}
-}
 
 // LinkAddr is an IPv6 address of a host link.
 type LinkAddr struct {

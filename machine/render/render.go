@@ -56,6 +56,10 @@ type RenderOptions struct {
 	// drop-in directory gets the proxy NDP settings. Nil renders without the
 	// host: the drop-in is then shown under UPLINK.network.d, a stand-in.
 	UplinkNetworkFiles map[string]string
+	// SystemdVersion is the host's systemd major version (0: unknown, render
+	// for systemd before networkd.GlobalForwardingSince), which decides
+	// whether MachineArtifacts includes the forwarding drop-ins.
+	SystemdVersion int
 }
 
 // UnitName is the systemd unit that runs machine name.

@@ -14,17 +14,17 @@ func UnitInstance(link string) string { return "nspawnctl-pd-deprecate@" + link 
 // Unit renders UnitTemplate for the nspawnctl binary at binaryPath. It is
 // wanted by every machine whose link takes a delegated /64, and stops when
 // none of them runs any more.
-func Unit(binaryPath string) string {
-	return `[Unit]
-Description=Deprecate stale delegated IPv6 prefixes on %i (nspawnctl)
-Documentation=man:systemd.network(5)
-# Wanted by the machines on this link; the last one to stop stops it.
-StopWhenUnneeded=yes
-After=systemd-networkd.service
-
-[Service]
-ExecStart=` + unitfile.ExecPath(binaryPath) + ` prefix-delegation deprecate-stale %i
-Restart=on-failure
-RestartSec=1s
-`
+func Unit(binaryPath string) ([]byte, error) {
+	b := unitfile.New(
+		"Managed by nspawnctl. Do not edit: nspawnctl rewrites or removes this file.",
+		"Wanted by the machines on this link; the last one to stop stops it (StopWhenUnneeded=).",
+	)
+	b.Set("Unit", "Description", "Deprecate stale delegated IPv6 prefixes on %i (nspawnctl)")
+	b.Set("Unit", "Documentation", "man:systemd.network(5)")
+	b.Set("Unit", "StopWhenUnneeded", "yes")
+	b.Set("Unit", "After", "systemd-networkd.service")
+	b.Set("Service", "ExecStart", unitfile.ExecPath(binaryPath)+" prefix-delegation deprecate-stale %i")
+	b.Set("Service", "Restart", "on-failure")
+	b.Set("Service", "RestartSec", "1s")
+	return b.Bytes()
 }

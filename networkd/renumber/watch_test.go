@@ -106,7 +106,11 @@ func TestAdvertisementLayout(t *testing.T) {
 }
 
 func TestUnitRunsWatcherForInstanceLink(t *testing.T) {
-	u := Unit("/opt/my tools/nspawnctl")
+	b, err := Unit("/opt/my tools/nspawnctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := string(b)
 	for _, want := range []string{
 		`ExecStart="/opt/my tools/nspawnctl" prefix-delegation deprecate-stale %i`,
 		"StopWhenUnneeded=yes",
@@ -114,6 +118,10 @@ func TestUnitRunsWatcherForInstanceLink(t *testing.T) {
 		if !strings.Contains(u, want) {
 			t.Errorf("unit lacks %q:\n%s", want, u)
 		}
+	}
+	// A newline in the path is escaped, not a new key.
+	if b, err := Unit("/opt/nspawnctl\nExecStartPre=/bin/evil"); err != nil || strings.Contains(string(b), "\nExecStartPre=") {
+		t.Errorf("a binary path with a newline: %v\n%s", err, b)
 	}
 	if got := UnitInstance("ve-pd1"); got != "nspawnctl-pd-deprecate@ve-pd1.service" {
 		t.Errorf("UnitInstance = %s", got)
