@@ -432,13 +432,7 @@ func (m *Manager) writeArtifact(a render.Artifact, undo *undoLog) (bool, error) 
 	if err := m.claimMissingDirs(a.Path); err != nil {
 		return false, err
 	}
-	var changed bool
-	var err error
-	if a.Symlink != "" {
-		changed, err = atomicfile.Symlink(a.Symlink, dst)
-	} else {
-		changed, err = atomicfile.Write(dst, a.Content, os.FileMode(a.Mode))
-	}
+	changed, err := writeArtifact(dst, a)
 	if err != nil {
 		// The bare rename error names neither the object nor a remedy.
 		return false, fmt.Errorf("writing %s for %s: %w; remove or move away what is at that path (nspawnctl owns it) and retry", a.Path, cmp.Or(a.Owner, "the machine"), err)

@@ -27,18 +27,20 @@ type TreeWrite struct {
 func WriteTree(root string, arts []render.Artifact) ([]TreeWrite, error) {
 	var done []TreeWrite
 	for _, a := range arts {
-		dst := filepath.Join(root, a.Path)
-		var changed bool
-		var err error
-		if a.Symlink != "" {
-			changed, err = atomicfile.Symlink(a.Symlink, dst)
-		} else {
-			changed, err = atomicfile.Write(dst, a.Content, os.FileMode(a.Mode))
-		}
+		changed, err := writeArtifact(filepath.Join(root, a.Path), a)
 		if err != nil {
 			return done, err
 		}
 		done = append(done, TreeWrite{Path: a.Path, Written: changed})
 	}
 	return done, nil
+}
+
+// writeArtifact puts a at dst, a file or a symlink, atomically; changed is
+// false when dst already was exactly that.
+func writeArtifact(dst string, a render.Artifact) (changed bool, err error) {
+	if a.Symlink != "" {
+		return atomicfile.Symlink(a.Symlink, dst)
+	}
+	return atomicfile.Write(dst, a.Content, os.FileMode(a.Mode))
 }
