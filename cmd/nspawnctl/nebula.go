@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,21 +20,12 @@ func init() { registerCommand(newNebulaCmd) }
 
 // nebulaPaths are where the nebula subcommands look; flags move them for
 // tests and for hosts laid out differently.
-type nebulaPaths struct {
-	configRoot string
-	netnsDir   string
-}
+type nebulaPaths struct{ nebula.Paths }
 
 func (p *nebulaPaths) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&p.configRoot, "config-root", nebula.ConfigRoot, "directory of the sidecars' configs")
-	cmd.Flags().StringVar(&p.netnsDir, "netns-dir", nebula.NetnsDir, "directory of the network namespace bind mounts")
+	cmd.Flags().StringVar(&p.ConfigRoot, "config-root", nebula.ConfigRoot, "directory of the sidecars' configs")
+	cmd.Flags().StringVar(&p.NetnsDir, "netns-dir", nebula.NetnsDir, "directory of the network namespace bind mounts")
 }
-
-func (p *nebulaPaths) config(name string) string {
-	return filepath.Join(p.configRoot, name, "config.yml")
-}
-func (p *nebulaPaths) cert(name string) string  { return filepath.Join(p.configRoot, name, "host.crt") }
-func (p *nebulaPaths) netns(name string) string { return filepath.Join(p.netnsDir, name) }
 
 func newNebulaCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -72,12 +60,6 @@ certificate. Existing files are never overwritten.`,
 				}
 				nets = append(nets, p.Masked())
 			}
-			crtPath, keyPath := filepath.Join(out, "ca.crt"), filepath.Join(out, "ca.key")
-			for _, p := range []string{crtPath, keyPath} {
-				if _, err := os.Lstat(p); err == nil {
-					return fmt.Errorf("%s exists already; nspawnctl does not overwrite a CA (move it away, or choose another --out)", p)
-				}
-			}
 			vers, err := nebula.ParseCAVersions(versions)
 			if err != nil {
 				return withCode(exitUsage, err)
@@ -86,14 +68,8 @@ certificate. Existing files are never overwritten.`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			if err := os.MkdirAll(out, 0o700); err != nil {
-				return fmt.Errorf("creating %s: %w", out, err)
-			}
-			if err := writeNew(keyPath, key, 0o600); err != nil {
-				return err
-			}
-			if err := writeNew(crtPath, crt, 0o644); err != nil {
-				os.Remove(keyPath)
+			crtPath, keyPath, err := nebula.WriteCA(out, crt, key)
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "created Nebula CA %q valid until %s:\n  %s\n  %s (keep it secret; it signs machines into the overlay)\n",
@@ -108,21 +84,6 @@ certificate. Existing files are never overwritten.`,
 	cmd.Flags().StringVar(&groups, "groups", "", "comma-separated groups the CA may sign (default: any)")
 	cmd.Flags().StringVar(&versions, "version", "1", "certificate versions: 1 (every nebula), 2 (nebula 1.10+, IPv6), or 1,2 (a bundle, to migrate a network)")
 	return cmd
-}
-
-// writeNew creates path exclusively, so that a racing second run cannot
-// replace a key the first one handed out.
-func writeNew(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return fmt.Errorf("creating %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return f.Close()
 }
 
 func splitList(s string) []string {
@@ -152,7 +113,7 @@ network namespace at ` + nebula.NetnsDir + `/NAME, where the sidecar unit joins 
 			name := args[0]
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			if err := nebula.CheckSidecarVersion(ctx, name, paths.config(name), bin); err != nil {
+			if err := nebula.CheckSidecarVersion(ctx, name, paths.Config(name), bin); err != nil {
 				return err
 			}
 			if err := nebula.CheckTun(tunPath); err != nil {
@@ -173,10 +134,10 @@ network namespace at ` + nebula.NetnsDir + `/NAME, where the sidecar unit joins 
 				}
 				leader = int(info.Leader)
 			}
-			if err := nebula.BindNetns(leader, paths.netns(name)); err != nil {
+			if err := nebula.BindNetns(leader, paths.Netns(name)); err != nil {
 				return fmt.Errorf("machine %s: %w", name, err)
 			}
-			fmt.Fprintf(a.stdout, "network namespace of machine %s (leader %d) at %s\n", name, leader, paths.netns(name))
+			fmt.Fprintf(a.stdout, "network namespace of machine %s (leader %d) at %s\n", name, leader, paths.Netns(name))
 			return nil
 		},
 	}
@@ -195,7 +156,7 @@ func newNebulaCleanupCmd(a *app) *cobra.Command {
 		Short: "Remove the network namespace bind mount of machine NAME (ExecStop of nspawnctl-nebula-netns@NAME.service)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			if err := nebula.UnbindNetns(paths.netns(args[0])); err != nil {
+			if err := nebula.UnbindNetns(paths.Netns(args[0])); err != nil {
 				return fmt.Errorf("machine %s: %w", args[0], err)
 			}
 			return nil
@@ -203,23 +164,6 @@ func newNebulaCleanupCmd(a *app) *cobra.Command {
 	}
 	paths.register(cmd)
 	return cmd
-}
-
-// nebulaStatus is what status shows.
-type nebulaStatus struct {
-	Machine   string    `json:"machine"`
-	Sidecar   string    `json:"sidecar"`
-	Address   string    `json:"address,omitempty"`
-	Groups    []string  `json:"groups,omitempty"`
-	Issuer    string    `json:"issuer,omitempty"`
-	Expires   time.Time `json:"expires,omitzero"`
-	Device    string    `json:"device,omitempty"`
-	LinkState string    `json:"link_state,omitempty"`
-	LinkAddrs []string  `json:"link_addresses,omitempty"`
-	// Peers are the sidecar's tunnels, from nebula's console; PeersNote
-	// says why there are none to show when the console did not answer.
-	Peers     []nebula.Peer `json:"peers"`
-	PeersNote string        `json:"peers_note,omitempty"`
 }
 
 func newNebulaStatusCmd(a *app) *cobra.Command {
@@ -234,44 +178,16 @@ func newNebulaStatusCmd(a *app) *cobra.Command {
 			name := args[0]
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			st := nebulaStatus{Machine: name, Sidecar: "unknown", Peers: []nebula.Peer{}}
-			crt, err := os.ReadFile(paths.cert(name))
-			if errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("machine %s has no nebula sidecar (%s is missing); give it a nebula block and apply", name, paths.cert(name))
-			}
-			if err != nil {
-				return fmt.Errorf("reading the nebula certificate of machine %s: %w", name, err)
-			}
-			hc, err := nebula.ParseHostCert(crt)
-			if err != nil {
-				return fmt.Errorf("the nebula certificate %s of machine %s: %w; re-apply to re-sign it", paths.cert(name), name, err)
-			}
-			st.Address, st.Groups, st.Issuer, st.Expires = hc.Address.String(), hc.Groups, hc.Issuer, hc.NotAfter
-			if caPEM, err := os.ReadFile(filepath.Join(paths.configRoot, name, "ca.crt")); err == nil {
-				if ca, err := nebula.ParseCA(caPEM, nil, "ca.crt", ""); err == nil {
-					if fp, err := ca.Cert.Fingerprint(); err == nil && fp == hc.Issuer {
-						st.Issuer = fmt.Sprintf("CA %q (%.16s)", ca.Cert.Name(), fp)
-					}
-				}
-			}
-			if conf, err := os.ReadFile(paths.config(name)); err == nil {
-				st.Device = nebula.DeviceFromConfig(conf)
-			}
+			var sidecarState func(context.Context, string) (string, error)
 			if bus, err := host.OpenBus(ctx); err == nil {
+				defer bus.Close()
 				if units, err := host.NewSystemdUnits(ctx, bus); err == nil {
-					if s, err := units.ActiveState(ctx, "nspawnctl-nebula@"+name+".service"); err == nil {
-						st.Sidecar = s
-					}
+					sidecarState = units.ActiveState
 				}
-				bus.Close()
 			}
-			if st.Device != "" {
-				st.LinkState, st.LinkAddrs = nebula.LinkIn(paths.netns(name), st.Device)
-			}
-			if peers, err := nebula.QueryMachinePeers(ctx, filepath.Join(paths.configRoot, name), paths.netns(name)); err != nil {
-				st.PeersNote = nebula.PeersNote(name, err)
-			} else {
-				st.Peers = peers
+			st, err := nebula.ReadStatus(ctx, name, paths.Paths, sidecarState)
+			if err != nil {
+				return err
 			}
 			if asJSON {
 				return a.writeJSON(st)
@@ -292,7 +208,7 @@ func newNebulaStatusCmd(a *app) *cobra.Command {
 
 // writePeers prints one line per peer: overlay address, name, the underlay
 // address in use (or the relay), and the message counter.
-func writePeers(w io.Writer, st nebulaStatus) {
+func writePeers(w io.Writer, st nebula.MachineStatus) {
 	if st.PeersNote != "" {
 		fmt.Fprintf(w, "peers:       %s\n", st.PeersNote)
 		return

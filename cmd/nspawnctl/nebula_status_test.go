@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nspawnctl/nspawnctl/machine/nebula"
 )
 
 // Without a running sidecar (no namespace to enter), status says what is
@@ -25,7 +27,7 @@ func TestNebulaStatusSaysWhyNoPeers(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("status --json: exit %d: %s", code, stderr)
 	}
-	var st nebulaStatus
+	var st nebula.MachineStatus
 	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
 		t.Fatal(err)
 	}
