@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -192,14 +193,14 @@ func TestNebulaMultiHost(t *testing.T) {
 	// address and its forwarded listen port, the address it advertises
 	// (nebula logs the peer's underlay address of each handshake).
 	for _, m := range fleet {
-		want := fmt.Sprintf("udpAddr=%q", fmt.Sprintf("%s:%d", hosts[m.host-1].UplinkIPv4(), m.port))
+		want := fmt.Sprintf("%s:%d", hosts[m.host-1].UplinkIPv4(), m.port)
 		found := false
 		for _, o := range fleet {
 			if o.host == m.host {
 				continue
 			}
 			for _, l := range strings.Split(hosts[o.host-1].Journal(nebula.SidecarInstance(o.name)), "\n") {
-				found = found || (strings.Contains(l, "certName="+m.name+" ") && strings.Contains(l, want))
+				found = found || handshakeWith(l, m.name, want)
 			}
 		}
 		if !found {
@@ -211,8 +212,8 @@ func TestNebulaMultiHost(t *testing.T) {
 	// the lighthouse sees it at host 1's address (nspawnctl_forward_snat),
 	// not at the internal ve-lighthouse address, so that is what its host
 	// map holds and hands on to the other hosts.
-	lhSees := fmt.Sprintf("udpAddr=%q", fmt.Sprintf("%s:%d", hosts[0].UplinkIPv4(), fleetByName("app-1").port))
-	if j := hosts[0].Journal(nebula.SidecarInstance("lighthouse")); !journalHas(j, "certName=app-1 ", lhSees) {
+	lhSees := fmt.Sprintf("%s:%d", hosts[0].UplinkIPv4(), fleetByName("app-1").port)
+	if j := hosts[0].Journal(nebula.SidecarInstance("lighthouse")); !slices.ContainsFunc(strings.Split(j, "\n"), func(l string) bool { return handshakeWith(l, "app-1", lhSees) }) {
 		t.Errorf("the lighthouse never logged app-1 at %s, its host's address\n%s", lhSees, j)
 	}
 
@@ -351,18 +352,13 @@ func TestNebulaMultiHost(t *testing.T) {
 	}, [2]fleetMachine{app1, app2}, [2]fleetMachine{web3, web2}, [2]fleetMachine{app2, web3})
 }
 
-// journalHas reports whether a line of the journal contains every part.
-func journalHas(journal string, parts ...string) bool {
-	for _, l := range strings.Split(journal, "\n") {
-		all := true
-		for _, p := range parts {
-			all = all && strings.Contains(l, p)
-		}
-		if all {
-			return true
-		}
-	}
-	return false
+// handshakeWith reports whether journal line l is nebula's log of a
+// handshake with peer at underlay address addr (IP:PORT). Nebula up to 1.9
+// logs it with logrus as udpAddr="IP:PORT"; 1.10 and later with slog as
+// from=IP:PORT.
+func handshakeWith(l, peer, addr string) bool {
+	return strings.Contains(l, "certName="+peer+" ") &&
+		(strings.Contains(l, fmt.Sprintf("udpAddr=%q", addr)) || strings.Contains(l, "from="+addr+" "))
 }
 
 // fleetByName returns the fleet machine called name.
