@@ -46,24 +46,54 @@ const (
 	UnmanagedNetworkPath = "/etc/systemd/network/10-nspawnctl-nebula.network"
 )
 
-// Dir is the directory of machine's sidecar files on the host.
-func Dir(machine string) string { return path.Join(ConfigRoot, machine) }
+// Paths are where a host keeps its sidecars' files: the configs (one
+// directory per machine under ConfigRoot) and the network namespace bind
+// mounts (NetnsDir). DefaultPaths are the real ones; the nebula commands'
+// flags move them for tests and for hosts laid out differently.
+type Paths struct {
+	ConfigRoot string
+	NetnsDir   string
+}
 
-// ConfigPath is machine's nebula config (with the CA, certificate and key inline).
-func ConfigPath(machine string) string { return path.Join(Dir(machine), "config.yml") }
+// DefaultPaths are ConfigRoot and NetnsDir.
+var DefaultPaths = Paths{ConfigRoot: ConfigRoot, NetnsDir: NetnsDir}
 
-// CertPath is machine's certificate, also kept apart so that status and
+// Dir is the directory of machine's sidecar files.
+func (p Paths) Dir(machine string) string { return path.Join(p.ConfigRoot, machine) }
+
+// Config is machine's nebula config (with the CA, certificate and key inline).
+func (p Paths) Config(machine string) string { return path.Join(p.Dir(machine), "config.yml") }
+
+// Cert is machine's certificate, also kept apart so that status and
 // renewal can read it without parsing YAML.
-func CertPath(machine string) string { return path.Join(Dir(machine), "host.crt") }
+func (p Paths) Cert(machine string) string { return path.Join(p.Dir(machine), "host.crt") }
 
-// KeyPath is machine's private key, kept so that a renewed certificate keeps the key.
-func KeyPath(machine string) string { return path.Join(Dir(machine), "host.key") }
+// Key is machine's private key, kept so that a renewed certificate keeps the key.
+func (p Paths) Key(machine string) string { return path.Join(p.Dir(machine), "host.key") }
 
-// CAPath is the CA certificate machine's sidecar trusts.
-func CAPath(machine string) string { return path.Join(Dir(machine), "ca.crt") }
+// CA is the CA certificate machine's sidecar trusts.
+func (p Paths) CA(machine string) string { return path.Join(p.Dir(machine), "ca.crt") }
 
-// NetnsPath is where prepare bind-mounts machine's network namespace.
-func NetnsPath(machine string) string { return path.Join(NetnsDir, machine) }
+// Netns is where prepare bind-mounts machine's network namespace.
+func (p Paths) Netns(machine string) string { return path.Join(p.NetnsDir, machine) }
+
+// Dir is DefaultPaths.Dir.
+func Dir(machine string) string { return DefaultPaths.Dir(machine) }
+
+// ConfigPath is DefaultPaths.Config.
+func ConfigPath(machine string) string { return DefaultPaths.Config(machine) }
+
+// CertPath is DefaultPaths.Cert.
+func CertPath(machine string) string { return DefaultPaths.Cert(machine) }
+
+// KeyPath is DefaultPaths.Key.
+func KeyPath(machine string) string { return DefaultPaths.Key(machine) }
+
+// CAPath is DefaultPaths.CA.
+func CAPath(machine string) string { return DefaultPaths.CA(machine) }
+
+// NetnsPath is DefaultPaths.Netns.
+func NetnsPath(machine string) string { return DefaultPaths.Netns(machine) }
 
 // RenderInput is what a nebula config is made of: the sidecar's settings,
 // and the PEM material it embeds. Rendering is pure; reading and signing

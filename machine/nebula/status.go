@@ -10,30 +10,6 @@ import (
 	"time"
 )
 
-// Paths are where a host keeps its sidecars' files: the configs (one
-// directory per machine under ConfigRoot) and the network namespace bind
-// mounts (NetnsDir). The defaults are ConfigRoot and NetnsDir; tests and
-// hosts laid out differently move them.
-type Paths struct {
-	ConfigRoot string
-	NetnsDir   string
-}
-
-// Dir is machine's sidecar directory.
-func (p Paths) Dir(machine string) string { return filepath.Join(p.ConfigRoot, machine) }
-
-// Config is machine's sidecar config.yml.
-func (p Paths) Config(machine string) string { return filepath.Join(p.Dir(machine), "config.yml") }
-
-// Cert is machine's host certificate.
-func (p Paths) Cert(machine string) string { return filepath.Join(p.Dir(machine), "host.crt") }
-
-// CA is the CA certificate machine's sidecar trusts.
-func (p Paths) CA(machine string) string { return filepath.Join(p.Dir(machine), "ca.crt") }
-
-// Netns is the bind mount of machine's network namespace.
-func (p Paths) Netns(machine string) string { return filepath.Join(p.NetnsDir, machine) }
-
 // MachineStatus is what `nspawnctl nebula status` shows of one machine's
 // sidecar: its certificate, its unit, its tun device and its peers.
 type MachineStatus struct {
