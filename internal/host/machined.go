@@ -194,8 +194,8 @@ func (n *NetworkdBus) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reloading systemd-networkd: %w", err)
 	}
-	obj := c.Object("org.freedesktop.network1", "/org/freedesktop/network1")
-	if err := obj.CallWithContext(ctx, "org.freedesktop.network1.Manager.Reload", 0).Err; err != nil {
+	obj := c.Object(networkdName, networkdPath)
+	if err := obj.CallWithContext(ctx, networkdName+".Manager.Reload", 0).Err; err != nil {
 		return fmt.Errorf("reloading systemd-networkd: %w (is systemd-networkd running? systemctl enable --now systemd-networkd)", err)
 	}
 	return nil

@@ -69,8 +69,8 @@ func (u *SystemdUnits) get(ctx context.Context) (*sd.Conn, error) {
 	// On the system bus (unlike systemd's private socket) systemd emits
 	// JobRemoved, which tells Start and Stop that their job ended, only
 	// while some client has subscribed.
-	if err := raw.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1").
-		CallWithContext(ctx, "org.freedesktop.systemd1.Manager.Subscribe", 0).Err; err != nil {
+	if err := raw.Object(systemdName, systemdPath).
+		CallWithContext(ctx, systemdName+".Manager.Subscribe", 0).Err; err != nil {
 		return nil, fmt.Errorf("subscribing to systemd's job signals: %w (is this a systemd host, and are you root?)", err)
 	}
 	u.raw, u.conn = raw, c
